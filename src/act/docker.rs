@@ -1,0 +1,170 @@
+//! The real swarm: the single place that builds the bollard client and speaks to the engine.
+
+use super::{Change, DockerError, ServiceMode, ServiceState, Swarm, SwarmFuture};
+use bollard::models::Service;
+use bollard::query_parameters::{ListServicesOptionsBuilder, UpdateServiceOptions};
+use bollard::{Docker, API_DEFAULT_VERSION};
+use std::collections::HashMap;
+use std::time::Duration;
+
+/// A swarm manager reached through the Docker Engine API.
+#[derive(Debug, Clone)]
+pub struct DockerSwarm {
+    docker: Docker,
+}
+
+impl DockerSwarm {
+    /// Build the client for `host` (empty: `DOCKER_HOST`, else the local socket). Connecting is
+    /// lazy, so swarmpilot starts while the engine is down and reports it on `/-/ready`.
+    pub fn connect(host: &str, timeout: Duration) -> Result<Self, DockerError> {
+        let secs = timeout.as_secs().max(1);
+        let docker = if host.is_empty() {
+            Docker::connect_with_defaults().map(|d| d.with_timeout(Duration::from_secs(secs)))
+        } else if host.starts_with("unix://") || host.starts_with('/') {
+            Docker::connect_with_unix(host, secs, API_DEFAULT_VERSION)
+        } else if host.starts_with("tcp://") || host.starts_with("http://") {
+            Docker::connect_with_http(host, secs, API_DEFAULT_VERSION)
+        } else {
+            return Err(DockerError::Unreachable(format!(
+                "docker.host {host:?} must start with unix://, tcp:// or http://"
+            )));
+        };
+        docker
+            .map(|docker| Self { docker })
+            .map_err(|e| DockerError::Unreachable(e.to_string()))
+    }
+
+    /// Agree on the API version with the engine; an engine that is down keeps the default and is
+    /// negotiated with on the next start.
+    pub async fn negotiate(self) -> Self {
+        match self.docker.clone().negotiate_version().await {
+            Ok(docker) => Self { docker },
+            Err(e) => {
+                tracing::warn!(error = %e, "could not negotiate the Docker API version");
+                self
+            }
+        }
+    }
+
+    async fn list_named(&self, name: &str) -> Result<Option<ServiceState>, DockerError> {
+        // The engine's name filter matches prefixes too; keep only the exact name.
+        let filters = HashMap::from([("name", vec![name])]);
+        let options = ListServicesOptionsBuilder::new().filters(&filters).build();
+        let services = self
+            .docker
+            .list_services(Some(options))
+            .await
+            .map_err(classify)?;
+        Ok(services
+            .into_iter()
+            .filter(|s| service_name(s) == Some(name))
+            .find_map(to_state))
+    }
+
+    async fn update(&self, service: &ServiceState, change: Change) -> Result<(), DockerError> {
+        let mut spec = service.spec.clone();
+        match change {
+            Change::Replicas { to, .. } => {
+                let mode = spec.mode.get_or_insert_with(Default::default);
+                let replicated = mode.replicated.get_or_insert_with(Default::default);
+                replicated.replicas = Some(to as i64);
+            }
+            Change::ForceUpdate { to, .. } => {
+                let template = spec.task_template.get_or_insert_with(Default::default);
+                template.force_update = Some(to);
+            }
+        }
+        let options = UpdateServiceOptions {
+            version: i32::try_from(service.version).unwrap_or(i32::MAX),
+            ..Default::default()
+        };
+        let response = self
+            .docker
+            .update_service(&service.id, spec, options, None)
+            .await
+            .map_err(classify)?;
+        for warning in response.warnings.unwrap_or_default() {
+            tracing::warn!(service = %service.name, %warning, "Docker warned about the update");
+        }
+        Ok(())
+    }
+}
+
+impl Swarm for DockerSwarm {
+    fn find_service<'a>(&'a self, name: &'a str) -> SwarmFuture<'a, Option<ServiceState>> {
+        Box::pin(self.list_named(name))
+    }
+
+    fn apply<'a>(&'a self, service: &'a ServiceState, change: Change) -> SwarmFuture<'a, ()> {
+        Box::pin(self.update(service, change))
+    }
+
+    fn ping(&self) -> SwarmFuture<'_, ()> {
+        Box::pin(async move { self.docker.ping().await.map(drop).map_err(classify) })
+    }
+}
+
+fn service_name(service: &Service) -> Option<&str> {
+    service.spec.as_ref()?.name.as_deref()
+}
+
+fn to_state(service: Service) -> Option<ServiceState> {
+    let spec = service.spec?;
+    let mode = match &spec.mode {
+        Some(m) if m.global.is_some() => ServiceMode::Global,
+        Some(m) if m.replicated_job.is_some() => ServiceMode::ReplicatedJob,
+        Some(m) if m.global_job.is_some() => ServiceMode::GlobalJob,
+        Some(m) => ServiceMode::Replicated {
+            replicas: m
+                .replicated
+                .as_ref()
+                .and_then(|r| r.replicas)
+                .unwrap_or(1)
+                .max(0) as u64,
+        },
+        None => ServiceMode::Replicated { replicas: 1 },
+    };
+    Some(ServiceState {
+        id: service.id?,
+        name: spec.name.clone()?,
+        version: service.version.and_then(|v| v.index).unwrap_or(0),
+        labels: spec.labels.clone().unwrap_or_default(),
+        mode,
+        update_state: service
+            .update_status
+            .and_then(|s| s.state)
+            .map(|s| s.to_string())
+            .filter(|s| !s.is_empty()),
+        force_update: spec
+            .task_template
+            .as_ref()
+            .and_then(|t| t.force_update)
+            .unwrap_or(0),
+        spec,
+    })
+}
+
+fn classify(e: bollard::errors::Error) -> DockerError {
+    use bollard::errors::Error as E;
+    match e {
+        E::DockerResponseServerError {
+            status_code,
+            message,
+        } if message.contains("update out of sequence") => {
+            tracing::debug!(status_code, "update out of sequence");
+            DockerError::OutOfSequence
+        }
+        E::DockerResponseServerError {
+            status_code,
+            message,
+        } => DockerError::Api {
+            status: status_code,
+            message,
+        },
+        E::JsonDataError { .. } | E::JsonSerdeError { .. } => DockerError::Api {
+            status: 0,
+            message: e.to_string(),
+        },
+        other => DockerError::Unreachable(other.to_string()),
+    }
+}

@@ -1,0 +1,88 @@
+//! The act step: the swarm seen through a small trait, so decision logic can be unit-tested, and
+//! [`docker::DockerSwarm`], the real engine through bollard, which is the only implementation the
+//! service and the integration tests use.
+
+pub mod docker;
+
+use bollard::models::ServiceSpec;
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+
+/// How a service schedules its tasks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ServiceMode {
+    Replicated { replicas: u64 },
+    Global,
+    ReplicatedJob,
+    GlobalJob,
+}
+
+/// A fresh read of one service: what gating needs, plus the spec to send back unchanged but for
+/// the one field an action sets.
+#[derive(Debug, Clone)]
+pub struct ServiceState {
+    pub id: String,
+    pub name: String,
+    /// The spec's version index; an update must carry it (optimistic concurrency).
+    pub version: u64,
+    pub labels: HashMap<String, String>,
+    pub mode: ServiceMode,
+    /// Docker's UpdateStatus.State ("updating", "paused", ...), `None` if never updated.
+    pub update_state: Option<String>,
+    pub force_update: u64,
+    pub spec: ServiceSpec,
+}
+
+/// An absolute target, so a retry or replay can never apply an action twice.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Change {
+    Replicas { from: u64, to: u64 },
+    ForceUpdate { from: u64, to: u64 },
+}
+
+impl std::fmt::Display for Change {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Change::Replicas { from, to } => write!(f, "replicas {from}→{to}"),
+            Change::ForceUpdate { from, to } => write!(f, "force_update {from}→{to}"),
+        }
+    }
+}
+
+/// Why a Docker call did not do what was asked.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DockerError {
+    /// The engine did not answer (socket missing, connection refused, timeout): retrying may work.
+    #[error("Docker engine unreachable: {0}")]
+    Unreachable(String),
+    /// The spec changed between our read and our update; re-read and recompute.
+    #[error("update out of sequence")]
+    OutOfSequence,
+    /// The engine answered with an error.
+    #[error("Docker API error {status}: {message}")]
+    Api { status: u16, message: String },
+}
+
+impl DockerError {
+    pub fn is_retryable(&self) -> bool {
+        matches!(
+            self,
+            DockerError::Unreachable(_) | DockerError::OutOfSequence
+        )
+    }
+}
+
+pub type SwarmFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, DockerError>> + Send + 'a>>;
+
+/// What swarmpilot needs from a swarm manager.
+pub trait Swarm: Send + Sync {
+    /// The service whose name is exactly `name` (never an ID or a prefix), if any.
+    fn find_service<'a>(&'a self, name: &'a str) -> SwarmFuture<'a, Option<ServiceState>>;
+
+    /// Apply `change` to the service as it was read (its version index guards the write).
+    fn apply<'a>(&'a self, service: &'a ServiceState, change: Change) -> SwarmFuture<'a, ()>;
+
+    /// Whether the engine answers.
+    fn ping(&self) -> SwarmFuture<'_, ()>;
+}

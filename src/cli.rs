@@ -1,0 +1,135 @@
+//! The command line: `serve`, `check` and `plan`, sharing one way to load config and rules. Errors
+//! reach the user as one clear message and exit code 1, never as a panic.
+
+use crate::act::docker::DockerSwarm;
+use crate::clock::SystemClock;
+use crate::parse::parse_notification;
+use crate::receive::{Application, Auth, Dependencies};
+use crate::rules::load_rules_dir;
+use crate::settings::Settings;
+use clap::{Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "swarmpilot",
+    version,
+    about = "Alertmanager webhooks → safe remediation on Docker Swarm"
+)]
+pub struct Cli {
+    /// Log line format.
+    #[arg(long, value_enum, default_value_t = LogFormat::Logfmt, global = true)]
+    pub log_format: LogFormat,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum LogFormat {
+    Logfmt,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the webhook receiver.
+    Serve {
+        /// Config file (default: swarmpilot.toml if present).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Decide and record, but never change the swarm.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Validate the config and every rule file; exit 1 on any error.
+    Check {
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// Show which rules match which alerts of a payload file, touching nothing.
+    Plan {
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// An Alertmanager webhook payload (JSON).
+        payload: PathBuf,
+    },
+}
+
+/// Run a parsed command line; `Err` is the message to print before exiting with 1.
+pub fn run(cli: Cli) -> Result<(), String> {
+    init_logging(cli.log_format);
+    match cli.command {
+        Command::Serve { config, dry_run } => serve(config, dry_run),
+        Command::Check { config } => check(config),
+        Command::Plan { config, payload } => plan(config, payload),
+    }
+}
+
+fn settings(config: Option<PathBuf>) -> Result<Settings, String> {
+    Settings::load(config.as_deref()).map_err(|e| e.to_string())
+}
+
+fn serve(config: Option<PathBuf>, dry_run: bool) -> Result<(), String> {
+    let mut settings = settings(config)?;
+    settings.dry_run |= dry_run;
+    let runtime = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
+    runtime.block_on(async {
+        let swarm = DockerSwarm::connect(&settings.docker.host, settings.docker.timeout)
+            .map_err(|e| e.to_string())?
+            .negotiate()
+            .await;
+        let deps = Dependencies {
+            swarm: Arc::new(swarm),
+            clock: Arc::new(SystemClock),
+        };
+        let app = Application::build(&settings, deps).map_err(|e| e.to_string())?;
+        if settings.dry_run {
+            tracing::warn!("dry run: decisions are made and recorded, the swarm is never changed");
+        }
+        app.run_until_stopped().await.map_err(|e| e.to_string())
+    })
+}
+
+fn check(config: Option<PathBuf>) -> Result<(), String> {
+    let settings = settings(config)?;
+    Auth::from_settings(&settings.auth).map_err(|e| e.to_string())?;
+    let rules = load_rules_dir(&settings.rules_dir).map_err(|e| e.to_string())?;
+    println!(
+        "ok: {} rules in {}",
+        rules.len(),
+        settings.rules_dir.display()
+    );
+    Ok(())
+}
+
+fn plan(config: Option<PathBuf>, payload: PathBuf) -> Result<(), String> {
+    let settings = settings(config)?;
+    let rules = load_rules_dir(&settings.rules_dir).map_err(|e| e.to_string())?;
+    let body = std::fs::read(&payload).map_err(|e| format!("{}: {e}", payload.display()))?;
+    let notification =
+        parse_notification(&body).map_err(|e| format!("{}: {e}", payload.display()))?;
+    print!("{}", crate::plan::describe(&rules, &notification));
+    Ok(())
+}
+
+fn init_logging(format: LogFormat) {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    use tracing_subscriber::EnvFilter;
+    let filter =
+        EnvFilter::try_from_env("SWARMPILOT_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let registry = tracing_subscriber::registry().with(filter);
+    let result = match format {
+        LogFormat::Logfmt => registry.with(tracing_logfmt::layer()).try_init(),
+        LogFormat::Json => registry
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .json()
+                    .with_writer(std::io::stderr),
+            )
+            .try_init(),
+    };
+    // A second init (tests) keeps the first subscriber.
+    drop(result);
+}

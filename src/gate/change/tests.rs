@@ -1,0 +1,125 @@
+use super::*;
+use rstest::rstest;
+use std::collections::HashMap;
+
+const OPT_IN: &str = "swarmpilot.enable";
+
+fn service(replicas: u64, labels: &[(&str, &str)]) -> ServiceState {
+    let mut all: HashMap<String, String> = labels
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    all.entry(OPT_IN.into()).or_insert_with(|| "true".into());
+    ServiceState {
+        id: "id1".into(),
+        name: "web".into(),
+        version: 7,
+        labels: all,
+        mode: ServiceMode::Replicated { replicas },
+        update_state: None,
+        force_update: 3,
+        spec: Default::default(),
+    }
+}
+
+fn up(step: u64, max: u64) -> Action {
+    Action::ScaleUp {
+        step,
+        max_replicas: max,
+    }
+}
+
+fn down(step: u64, min: u64) -> Action {
+    Action::ScaleDown {
+        step,
+        min_replicas: min,
+    }
+}
+
+#[rstest]
+#[case::up_by_step(2, 2, 10, 4)]
+#[case::up_clamped_to_bound(3, 5, 4, 4)]
+#[case::up_at_bound_stays(4, 1, 4, 4)]
+#[case::up_above_bound_never_shrinks(7, 1, 4, 7)]
+#[case::down_by_step(5, -2, 1, 3)]
+#[case::down_clamped(2, -5, 1, 1)]
+#[case::down_at_bound(1, -1, 1, 1)]
+#[case::down_below_bound_never_grows(0, -1, 1, 0)]
+#[case::down_to_zero_allowed(1, -1, 0, 0)]
+fn clamps(#[case] current: u64, #[case] delta: i64, #[case] bound: u64, #[case] expected: u64) {
+    assert_eq!(clamp_step(current, delta, bound), expected);
+}
+
+#[rstest]
+#[case::rule_bound(2, up(2, 10), &[], Ok(Change::Replicas { from: 2, to: 4 }))]
+#[case::label_tighter_max(2, up(5, 10), &[(MAX_REPLICAS_LABEL, "3")], Ok(Change::Replicas { from: 2, to: 3 }))]
+#[case::rule_tighter_max(2, up(5, 3), &[(MAX_REPLICAS_LABEL, "8")], Ok(Change::Replicas { from: 2, to: 3 }))]
+#[case::label_tighter_min(4, down(3, 1), &[(MIN_REPLICAS_LABEL, "2")], Ok(Change::Replicas { from: 4, to: 2 }))]
+#[case::rule_tighter_min(4, down(3, 3), &[(MIN_REPLICAS_LABEL, "1")], Ok(Change::Replicas { from: 4, to: 3 }))]
+fn plans_replicas(
+    #[case] replicas: u64,
+    #[case] action: Action,
+    #[case] labels: &[(&str, &str)],
+    #[case] expected: Result<Change, Refusal>,
+) {
+    assert_eq!(
+        plan_change(&action, &service(replicas, labels), OPT_IN),
+        expected
+    );
+}
+
+#[rstest]
+#[case::at_label_bound(2, up(2, 10), &[(MAX_REPLICAS_LABEL, "2")], Decision::AtBound, "2 replicas, max_replicas is 2 (label swarmpilot.max_replicas)")]
+#[case::at_rule_bound(10, up(2, 10), &[], Decision::AtBound, "10 replicas, max_replicas is 10 (rule)")]
+#[case::at_min(1, down(1, 1), &[], Decision::AtBound, "1 replicas, min_replicas is 1 (rule)")]
+#[case::bad_label(2, up(2, 10), &[(MAX_REPLICAS_LABEL, "many")], Decision::Refused, "label swarmpilot.max_replicas=\"many\" on web is not a whole number")]
+#[case::not_opted_in(2, up(2, 10), &[(OPT_IN, "false")], Decision::NotManaged, "service web does not carry swarmpilot.enable=true")]
+#[case::opt_in_must_be_exact(2, up(2, 10), &[(OPT_IN, "yes")], Decision::NotManaged, "service web does not carry swarmpilot.enable=true")]
+fn refuses(
+    #[case] replicas: u64,
+    #[case] action: Action,
+    #[case] labels: &[(&str, &str)],
+    #[case] decision: Decision,
+    #[case] reason: &str,
+) {
+    let refusal = plan_change(&action, &service(replicas, labels), OPT_IN).unwrap_err();
+    assert_eq!(
+        (refusal.decision, refusal.reason.as_str()),
+        (decision, reason)
+    );
+}
+
+#[rstest]
+#[case("updating")]
+#[case("paused")]
+#[case("rollback_started")]
+#[case("rollback_paused")]
+fn busy_services_are_left_alone(#[case] state: &str) {
+    let mut svc = service(2, &[]);
+    svc.update_state = Some(state.into());
+    for action in [up(1, 5), down(1, 1), Action::Restart] {
+        let refusal = plan_change(&action, &svc, OPT_IN).unwrap_err();
+        assert_eq!(refusal.decision, Decision::Busy);
+    }
+}
+
+#[test]
+fn completed_update_is_not_busy() {
+    let mut svc = service(2, &[]);
+    svc.update_state = Some("completed".into());
+    assert!(plan_change(&Action::Restart, &svc, OPT_IN).is_ok());
+}
+
+#[test]
+fn restart_bumps_force_update() {
+    let change = plan_change(&Action::Restart, &service(2, &[]), OPT_IN).unwrap();
+    assert_eq!(change, Change::ForceUpdate { from: 3, to: 4 });
+}
+
+#[test]
+fn global_services_are_not_scaled() {
+    let mut svc = service(2, &[]);
+    svc.mode = ServiceMode::Global;
+    let refusal = plan_change(&up(1, 5), &svc, OPT_IN).unwrap_err();
+    assert_eq!(refusal.decision, Decision::Refused);
+}

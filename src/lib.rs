@@ -1,0 +1,31 @@
+//! swarmpilot turns Alertmanager webhooks into safe, audited remediation on Docker Swarm.
+//!
+//! # Layout
+//!
+//! The file tree follows the data flow of one notification:
+//!
+//! ```text
+//! receive  HTTP server: auth, body limit, content type, JSON errors      (receive/)
+//! parse    Alertmanager v4 payload, lenient about unknown fields         (parse.rs)
+//! match    rule files with Alertmanager matchers → candidate actions     (rules/)
+//! gate     opt-in label, cooldown, bounds: admit or refuse with a reason (gate/)
+//! act      the Swarm behind a trait, bollard as the real engine          (act/)
+//! record   one place that turns each decision into a log line           (record/)
+//! ```
+//!
+//! [`pipeline`] wires match → gate → act for one payload; `receive` and the `plan` command both
+//! drive it. [`settings`] loads `swarmpilot.toml` plus `SWARMPILOT_*` overrides; [`clock`] is the
+//! injected time source that cooldowns use, so tests never sleep.
+
+pub mod act;
+pub mod cli;
+pub mod clock;
+pub mod decision;
+pub mod gate;
+pub mod parse;
+pub mod pipeline;
+pub mod plan;
+pub mod receive;
+pub mod record;
+pub mod rules;
+pub mod settings;

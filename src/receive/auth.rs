@@ -1,0 +1,156 @@
+//! Who may POST: the bearer token or basic-auth pair that Alertmanager's `http_config` sends.
+//! Secrets are compared in constant time so a wrong guess learns nothing from the timing.
+
+use crate::settings::{read_secret, AuthSettings, SettingsError};
+use base64::Engine;
+use subtle::ConstantTimeEq;
+
+/// The credentials a request must carry; none configured means every request is accepted.
+#[derive(Clone, Default)]
+pub struct Auth {
+    bearer: Option<String>,
+    basic: Option<(String, String)>,
+}
+
+impl std::fmt::Debug for Auth {
+    // Never print a secret.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Auth")
+            .field("bearer", &self.bearer.is_some())
+            .field("basic", &self.basic.is_some())
+            .finish()
+    }
+}
+
+impl Auth {
+    /// Read the secret files named in the settings.
+    pub fn from_settings(settings: &AuthSettings) -> Result<Self, SettingsError> {
+        let bearer = match settings.bearer_token_file.as_str() {
+            "" => None,
+            path => Some(read_secret("auth.bearer_token_file", path)?),
+        };
+        let basic = match settings.basic_password_file.as_str() {
+            "" => None,
+            path => Some((
+                settings.basic_username.clone(),
+                read_secret("auth.basic_password_file", path)?,
+            )),
+        };
+        Ok(Self { bearer, basic })
+    }
+
+    pub fn bearer(token: &str) -> Self {
+        Self {
+            bearer: Some(token.into()),
+            basic: None,
+        }
+    }
+
+    pub fn is_open(&self) -> bool {
+        self.bearer.is_none() && self.basic.is_none()
+    }
+
+    /// Check an `Authorization` header value.
+    pub fn check(&self, authorization: Option<&[u8]>) -> Result<(), &'static str> {
+        if self.is_open() {
+            return Ok(());
+        }
+        let Some(value) = authorization else {
+            return Err("missing Authorization header");
+        };
+        let accepted = match split_scheme(value) {
+            Some((scheme, rest)) if scheme.eq_ignore_ascii_case(b"bearer") => self
+                .bearer
+                .as_ref()
+                .is_some_and(|t| ct_eq(rest, t.as_bytes())),
+            Some((scheme, rest)) if scheme.eq_ignore_ascii_case(b"basic") => self
+                .basic
+                .as_ref()
+                .is_some_and(|pair| basic_matches(rest, pair)),
+            _ => false,
+        };
+        if accepted {
+            Ok(())
+        } else {
+            Err("invalid credentials")
+        }
+    }
+}
+
+fn split_scheme(value: &[u8]) -> Option<(&[u8], &[u8])> {
+    let space = value.iter().position(|&b| b == b' ')?;
+    let rest = value[space + 1..].trim_ascii();
+    Some((&value[..space], rest))
+}
+
+fn basic_matches(encoded: &[u8], (user, password): &(String, String)) -> bool {
+    let Ok(decoded) = base64::engine::general_purpose::STANDARD.decode(encoded) else {
+        return false;
+    };
+    let Some(colon) = decoded.iter().position(|&b| b == b':') else {
+        return false;
+    };
+    let user_ok = ct_eq(&decoded[..colon], user.as_bytes());
+    let password_ok = ct_eq(&decoded[colon + 1..], password.as_bytes());
+    user_ok & password_ok
+}
+
+/// Equality whose time depends only on the expected secret's length, not on where a guess differs
+/// or how long it is.
+fn ct_eq(given: &[u8], expected: &[u8]) -> bool {
+    let mut padded = vec![0u8; expected.len()];
+    let n = given.len().min(expected.len());
+    padded[..n].copy_from_slice(&given[..n]);
+    let same_len = (given.len() as u64).ct_eq(&(expected.len() as u64));
+    (padded.ct_eq(expected) & same_len).into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rstest::rstest;
+
+    fn both() -> Auth {
+        Auth {
+            bearer: Some("tok3n".into()),
+            basic: Some(("am".into(), "pa:ss".into())),
+        }
+    }
+
+    fn basic(pair: &str) -> Vec<u8> {
+        format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(pair)
+        )
+        .into_bytes()
+    }
+
+    #[rstest]
+    #[case::bearer_ok(Some(b"Bearer tok3n".to_vec()), true)]
+    #[case::bearer_case_insensitive_scheme(Some(b"bearer tok3n".to_vec()), true)]
+    #[case::bearer_wrong(Some(b"Bearer tok3m".to_vec()), false)]
+    #[case::bearer_prefix(Some(b"Bearer tok3".to_vec()), false)]
+    #[case::bearer_longer(Some(b"Bearer tok3nn".to_vec()), false)]
+    #[case::bearer_empty(Some(b"Bearer ".to_vec()), false)]
+    #[case::basic_ok(Some(basic("am:pa:ss")), true)]
+    #[case::basic_wrong_user(Some(basic("root:pa:ss")), false)]
+    #[case::basic_wrong_password(Some(basic("am:pass")), false)]
+    #[case::basic_not_base64(Some(b"Basic !!!".to_vec()), false)]
+    #[case::basic_no_colon(Some(basic("ampass")), false)]
+    #[case::unknown_scheme(Some(b"Digest x".to_vec()), false)]
+    #[case::no_scheme(Some(b"tok3n".to_vec()), false)]
+    #[case::missing(None, false)]
+    fn checks(#[case] header: Option<Vec<u8>>, #[case] ok: bool) {
+        assert_eq!(both().check(header.as_deref()).is_ok(), ok);
+    }
+
+    #[test]
+    fn open_when_nothing_is_configured() {
+        assert!(Auth::default().check(None).is_ok());
+    }
+
+    #[test]
+    fn debug_hides_secrets() {
+        assert!(!format!("{:?}", both()).contains("tok3n"));
+    }
+}

@@ -1,0 +1,95 @@
+//! The HTTP endpoints. Handlers only translate between HTTP and the pipeline.
+
+use super::body::{read_limited, require_json};
+use super::error::{json_error, ApiError};
+use super::AppState;
+use crate::decision::DecisionRecord;
+use crate::parse::parse_notification;
+use crate::pipeline::Mode;
+use actix_web::http::{header, StatusCode};
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct WebhookQuery {
+    /// Hold the answer until outcomes are known. Actions already complete before the answer.
+    #[allow(dead_code)]
+    wait: bool,
+    /// Decide without acting.
+    dry_run: bool,
+}
+
+#[derive(Serialize)]
+struct WebhookAnswer {
+    decisions: Vec<DecisionRecord>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    warning: Option<String>,
+}
+
+/// `POST /webhook`: Alertmanager's notification in, one decision per (alert, rule) out.
+pub async fn webhook(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let authorization = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .map(|v| v.as_bytes());
+    state
+        .auth
+        .check(authorization)
+        .map_err(ApiError::Unauthorized)?;
+    let query = web::Query::<WebhookQuery>::from_query(req.query_string())
+        .map_err(|e| ApiError::BadQuery(e.to_string()))?;
+    require_json(&req)?;
+    let body = read_limited(&req, payload, state.max_body_bytes).await?;
+    let notification = parse_notification(&body)?;
+    let mode = if state.dry_run || query.dry_run {
+        Mode::DryRun
+    } else {
+        Mode::Act
+    };
+    let decisions = state.pipeline.handle(&notification, mode).await;
+    let warning = (notification.truncated_alerts > 0).then(|| {
+        format!(
+            "Alertmanager left out {} alerts of this group (max_alerts); set max_alerts: 0 on the swarmpilot receiver",
+            notification.truncated_alerts
+        )
+    });
+    if let Some(w) = &warning {
+        tracing::warn!(group_key = %notification.group_key, "{w}");
+    }
+    // Docker down: ask Alertmanager to resend; what did run is in cooldown and is not repeated.
+    let status = if decisions.iter().any(|d| d.retryable) {
+        StatusCode::SERVICE_UNAVAILABLE
+    } else {
+        StatusCode::OK
+    };
+    Ok(HttpResponse::build(status).json(WebhookAnswer { decisions, warning }))
+}
+
+/// `GET /-/healthy`: the process answers.
+pub async fn healthy() -> HttpResponse {
+    HttpResponse::Ok().json(serde_json::json!({ "status": "healthy" }))
+}
+
+/// `GET /-/ready`: rules are loaded and the Docker engine answers.
+pub async fn ready(state: web::Data<AppState>) -> HttpResponse {
+    let rules = state.pipeline.rules().len();
+    match state.pipeline.swarm().ping().await {
+        Ok(()) => HttpResponse::Ok().json(serde_json::json!({
+            "status": "ready", "rules": rules, "docker": "up"
+        })),
+        Err(e) => json_error(StatusCode::SERVICE_UNAVAILABLE, &e.to_string()),
+    }
+}
+
+/// Anything else: a JSON 404 rather than an empty body.
+pub async fn not_found(req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    Err(ApiError::NotFound {
+        method: req.method().to_string(),
+        path: req.path().chars().take(200).collect(),
+    })
+}

@@ -1,0 +1,177 @@
+use super::*;
+use rstest::rstest;
+
+fn errors_of(text: &str) -> Vec<String> {
+    let (_, errors) = parse_rule_file(Path::new("r.yml"), text);
+    errors.iter().map(ToString::to_string).collect()
+}
+
+const GOOD: &str = r#"
+rules:
+  - name: scale-up-on-cpu
+    match:
+      - alertname = "ServiceHighCPU"
+      - severity =~ "warning|critical"
+    action: scale_up
+    step: 2
+    max_replicas: 10
+    cooldown: 5m
+  - name: restart-unhealthy
+    match: ['alertname="ServiceUnhealthy"']
+    on: firing
+    service_label: swarm_service
+    action: restart
+  - name: shrink
+    match: [alertname=ServiceIdle]
+    on: resolved
+    action: scale_down
+  - name: backup
+    match: ['alertname="DiskFilling"']
+    action: backup_now
+    job: backup_job
+"#;
+
+#[test]
+fn loads_every_field() {
+    let (rules, errors) = parse_rule_file(Path::new("r.yml"), GOOD);
+    assert!(errors.is_empty(), "{errors:?}");
+    assert_eq!(rules.len(), 4);
+    let up = &rules[0];
+    assert_eq!(up.name, "scale-up-on-cpu");
+    assert_eq!(up.matchers.len(), 2);
+    assert_eq!(
+        up.action,
+        Action::ScaleUp {
+            step: 2,
+            max_replicas: 10
+        }
+    );
+    assert_eq!(up.cooldown, Duration::from_secs(300));
+    assert_eq!(up.service_label, "service");
+    assert_eq!((up.origin.line, up.origin.column), (3, 11));
+    assert_eq!(rules[1].service_label, "swarm_service");
+    assert_eq!(rules[1].action, Action::Restart);
+    assert_eq!(rules[2].on, AlertStatus::Resolved);
+    assert_eq!(
+        rules[2].action,
+        Action::ScaleDown {
+            step: 1,
+            min_replicas: 1
+        }
+    );
+    assert_eq!(
+        rules[3].action,
+        Action::BackupNow {
+            job: "backup_job".into()
+        }
+    );
+}
+
+#[rstest]
+#[case::unknown_action(
+    "rules:\n  - name: a\n    match: ['x=y']\n    action: explode\n",
+    "r.yml:4:13: unknown action \"explode\", expected one of scale_up, scale_down, restart, rollback, backup_now"
+)]
+#[case::bad_duration(
+    "rules:\n  - name: a\n    match: ['x=y']\n    action: restart\n    cooldown: 5 parsecs\n",
+    "r.yml:5:15: invalid duration \"5 parsecs\": unknown time unit \"parsecs\", supported units:"
+)]
+#[case::bad_regex(
+    "rules:\n  - name: a\n    match:\n      - 'x =~ \"(oops\"'\n    action: restart\n",
+    "r.yml:4:10: invalid regex \"(oops\": error: unclosed group"
+)]
+#[case::bad_matcher_operator(
+    "rules:\n  - name: a\n    match:\n      - alertname ~ Foo\n    action: restart\n",
+    "r.yml:4:19: expected one of = != =~ !~"
+)]
+#[case::unknown_field(
+    "rules:\n  - name: a\n    match: ['x=y']\n    action: restart\n    cooldwn: 5m\n",
+    "r.yml:5:5: unknown field \"cooldwn\", expected one of name, match, on, service_label, action, step, max_replicas, min_replicas, cooldown, job"
+)]
+#[case::step_zero(
+    "rules:\n  - name: a\n    match: ['x=y']\n    action: scale_up\n    max_replicas: 3\n    step: 0\n",
+    "r.yml:6:11: step must be at least 1"
+)]
+#[case::step_not_number(
+    "rules:\n  - name: a\n    match: ['x=y']\n    action: scale_up\n    max_replicas: 3\n    step: two\n",
+    "r.yml:6:11: invalid digit found in string"
+)]
+#[case::scale_up_without_bound(
+    "rules:\n  - name: a\n    match: ['x=y']\n    action: scale_up\n",
+    "r.yml:4:13: scale_up needs max_replicas, the bound it never exceeds"
+)]
+#[case::backup_without_job(
+    "rules:\n  - name: a\n    match: ['x=y']\n    action: backup_now\n",
+    "r.yml:4:13: backup_now needs job, the job service to run"
+)]
+#[case::bound_on_wrong_action(
+    "rules:\n  - name: a\n    match: ['x=y']\n    action: restart\n    max_replicas: 3\n",
+    "r.yml:5:19: max_replicas does not apply to action restart"
+)]
+#[case::bad_on(
+    "rules:\n  - name: a\n    match: ['x=y']\n    action: restart\n    on: sometimes\n",
+    "r.yml:5:9: on must be firing or resolved, not \"sometimes\""
+)]
+#[case::empty_match(
+    "rules:\n  - name: a\n    match: []\n    action: restart\n",
+    "r.yml:3:12: match needs at least one matcher"
+)]
+#[case::bad_yaml(
+    "rules:\n  - name: a\n    match: ['x=y'\n    action: restart\n",
+    "r.yml:4:5: invalid YAML: invalid indentation"
+)]
+#[case::duplicate_key(
+    "rules:\n  - name: a\n    match: ['x=y']\n    action: restart\n    action: restart\n",
+    "r.yml:5:5: invalid YAML: duplicate key \"action\""
+)]
+#[case::missing_action("rules:\n  - name: a\n    match: ['x=y']\n", "missing field `action`")]
+#[case::bad_name(
+    "rules:\n  - name: 'a b'\n    match: ['x=y']\n    action: restart\n",
+    "r.yml:2:11: rule name \"a b\" must start"
+)]
+fn reports_file_line_column(#[case] text: &str, #[case] expected: &str) {
+    let errors = errors_of(text);
+    assert!(
+        errors.iter().any(|e| e.contains(expected)),
+        "expected {expected:?} in {errors:#?}"
+    );
+}
+
+#[test]
+fn reports_every_error_of_a_rule() {
+    let text = "rules:\n  - name: a\n    match: ['x=~\"(\"']\n    action: scale_up\n    max_replicas: 2\n    cooldown: forever\n";
+    assert_eq!(errors_of(text).len(), 2, "{:?}", errors_of(text));
+}
+
+#[test]
+fn duplicate_names_across_files_are_caught() {
+    let dir = tempfile::tempdir().unwrap();
+    let rule = "rules:\n  - name: same\n    match: ['x=y']\n    action: restart\n";
+    std::fs::write(dir.path().join("a.yml"), rule).unwrap();
+    std::fs::write(dir.path().join("b.yaml"), rule).unwrap();
+    std::fs::write(dir.path().join("ignored.txt"), "not rules").unwrap();
+    let errors = load_rules_dir(dir.path()).unwrap_err().to_string();
+    let b = dir.path().join("b.yaml");
+    let a = dir.path().join("a.yml");
+    assert_eq!(
+        errors,
+        format!(
+            "{}:2:11: duplicate rule name \"same\", first defined at {}:2",
+            b.display(),
+            a.display()
+        )
+    );
+}
+
+#[test]
+fn missing_dir_is_an_error() {
+    let err = load_rules_dir(Path::new("/nonexistent/rules")).unwrap_err();
+    assert!(err.to_string().contains("cannot read rules_dir"), "{err}");
+}
+
+#[test]
+fn shipped_rules_load() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("rules");
+    let rules = load_rules_dir(&dir).expect("shipped rules are valid");
+    assert!(rules.len() >= 3);
+}

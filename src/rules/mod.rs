@@ -1,0 +1,139 @@
+//! The match step: rule files turn an alert into candidate actions on a named service.
+//!
+//! `load` reads `rules/*.yml` with line/column errors; `matcher` implements Alertmanager's matcher
+//! syntax; [`RuleSet::matching`] returns the rules an alert satisfies.
+
+pub mod load;
+pub mod matcher;
+
+use crate::parse::{Alert, AlertStatus};
+use matcher::Matcher;
+use std::path::PathBuf;
+use std::time::Duration;
+
+pub use load::{load_rules_dir, RuleError, RuleErrors};
+
+/// The remediation a rule asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// Add `step` replicas, up to `max_replicas`.
+    ScaleUp { step: u64, max_replicas: u64 },
+    /// Remove `step` replicas, down to `min_replicas`.
+    ScaleDown { step: u64, min_replicas: u64 },
+    /// A rolling force update.
+    Restart,
+    /// Restore the last distinct task template.
+    Rollback,
+    /// Run the named job service once.
+    BackupNow { job: String },
+}
+
+/// The kind of an action, without its parameters: the key of cooldowns and metric labels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ActionKind {
+    ScaleUp,
+    ScaleDown,
+    Restart,
+    Rollback,
+    BackupNow,
+}
+
+impl ActionKind {
+    pub const ALL: [ActionKind; 5] = [
+        ActionKind::ScaleUp,
+        ActionKind::ScaleDown,
+        ActionKind::Restart,
+        ActionKind::Rollback,
+        ActionKind::BackupNow,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ActionKind::ScaleUp => "scale_up",
+            ActionKind::ScaleDown => "scale_down",
+            ActionKind::Restart => "restart",
+            ActionKind::Rollback => "rollback",
+            ActionKind::BackupNow => "backup_now",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == name)
+    }
+}
+
+impl std::fmt::Display for ActionKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Action {
+    pub fn kind(&self) -> ActionKind {
+        match self {
+            Action::ScaleUp { .. } => ActionKind::ScaleUp,
+            Action::ScaleDown { .. } => ActionKind::ScaleDown,
+            Action::Restart => ActionKind::Restart,
+            Action::Rollback => ActionKind::Rollback,
+            Action::BackupNow { .. } => ActionKind::BackupNow,
+        }
+    }
+}
+
+/// Where a rule was written, for messages that point an operator at it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuleOrigin {
+    pub file: PathBuf,
+    pub line: usize,
+    pub column: usize,
+}
+
+/// One validated rule.
+#[derive(Debug, Clone)]
+pub struct Rule {
+    pub name: String,
+    pub matchers: Vec<Matcher>,
+    /// Which alert status this rule acts on.
+    pub on: AlertStatus,
+    /// The alert label that names the Swarm service.
+    pub service_label: String,
+    pub action: Action,
+    pub cooldown: Duration,
+    pub origin: RuleOrigin,
+}
+
+impl Rule {
+    /// Whether this rule applies to the alert: the status it acts on and every matcher hold.
+    pub fn applies_to(&self, alert: &Alert) -> bool {
+        alert.status == self.on && self.matchers.iter().all(|m| m.matches(&alert.labels))
+    }
+}
+
+/// Every rule from every file, in file-name then file order.
+#[derive(Debug, Clone, Default)]
+pub struct RuleSet {
+    rules: Vec<Rule>,
+}
+
+impl RuleSet {
+    pub fn new(rules: Vec<Rule>) -> Self {
+        Self { rules }
+    }
+
+    pub fn len(&self) -> usize {
+        self.rules.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rules.is_empty()
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Rule> {
+        self.rules.iter()
+    }
+
+    /// The rules that apply to an alert, in order.
+    pub fn matching<'a>(&'a self, alert: &'a Alert) -> impl Iterator<Item = &'a Rule> + 'a {
+        self.rules.iter().filter(move |r| r.applies_to(alert))
+    }
+}

@@ -1,0 +1,241 @@
+//! `swarmpilot.toml` plus `SWARMPILOT_*` environment overrides (nested keys joined with `__`),
+//! into typed settings. Every key has a default, so an empty file is a valid configuration.
+
+use serde::{Deserialize, Deserializer};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Why the configuration cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    #[error("config: {0}")]
+    Load(#[from] config::ConfigError),
+    #[error("config: listen = {0:?} is not an address like 127.0.0.1:9095")]
+    Listen(String),
+    #[error(
+        "config: listen = {0} is not loopback and no auth is configured; set auth.bearer_token_file \
+         or auth.basic_username + auth.basic_password_file, or auth.allow_unauthenticated = true"
+    )]
+    Unauthenticated(SocketAddr),
+    #[error("config: {what} {path}: {source}")]
+    SecretFile {
+        what: &'static str,
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("config: {what} {path} is empty")]
+    EmptySecret { what: &'static str, path: String },
+    #[error("config: auth.basic_username and auth.basic_password_file go together")]
+    HalfBasicAuth,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Settings {
+    /// Address of the HTTP server.
+    pub listen: String,
+    /// Directory of `*.yml` / `*.yaml` rule files.
+    pub rules_dir: PathBuf,
+    /// Journal and state.
+    pub data_dir: PathBuf,
+    /// Decide and record, never mutate.
+    pub dry_run: bool,
+    /// Only services with `<label>=true` are ever touched.
+    pub opt_in_label: String,
+    pub auth: AuthSettings,
+    pub docker: DockerSettings,
+    pub limits: LimitSettings,
+    pub backup: BackupSettings,
+    pub grafana: GrafanaSettings,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:9095".into(),
+            rules_dir: "rules".into(),
+            data_dir: "data".into(),
+            dry_run: false,
+            opt_in_label: "swarmpilot.enable".into(),
+            auth: AuthSettings::default(),
+            docker: DockerSettings::default(),
+            limits: LimitSettings::default(),
+            backup: BackupSettings::default(),
+            grafana: GrafanaSettings::default(),
+        }
+    }
+}
+
+/// What Alertmanager's `http_config` sends. Secrets are only read from files.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthSettings {
+    pub bearer_token_file: String,
+    pub basic_username: String,
+    pub basic_password_file: String,
+    pub allow_unauthenticated: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DockerSettings {
+    /// Empty: `DOCKER_HOST`, else the local socket.
+    pub host: String,
+    /// Per Docker API call.
+    #[serde(deserialize_with = "duration")]
+    pub timeout: Duration,
+    /// How long an admitted action keeps retrying while Docker is unreachable.
+    #[serde(deserialize_with = "duration")]
+    pub retry_for: Duration,
+}
+
+impl Default for DockerSettings {
+    fn default() -> Self {
+        Self {
+            host: String::new(),
+            timeout: Duration::from_secs(10),
+            retry_for: Duration::from_secs(600),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitSettings {
+    pub max_body_bytes: usize,
+    pub requests_per_second_per_client: u32,
+    pub actions_per_minute: u32,
+    pub actions_per_service_per_hour: u32,
+}
+
+impl Default for LimitSettings {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: 262_144,
+            requests_per_second_per_client: 50,
+            actions_per_minute: 30,
+            actions_per_service_per_hour: 12,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BackupSettings {
+    #[serde(deserialize_with = "duration")]
+    pub timeout: Duration,
+}
+
+impl Default for BackupSettings {
+    fn default() -> Self {
+        Self {
+            timeout: Duration::from_secs(1800),
+        }
+    }
+}
+
+/// Annotations are off unless `url` is set.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GrafanaSettings {
+    pub url: String,
+    pub token_file: String,
+    pub dashboard_uid: String,
+    pub tags: Vec<String>,
+}
+
+impl Default for GrafanaSettings {
+    fn default() -> Self {
+        Self {
+            url: String::new(),
+            token_file: String::new(),
+            dashboard_uid: String::new(),
+            tags: vec!["swarmpilot".into()],
+        }
+    }
+}
+
+fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    let text = String::deserialize(d)?;
+    humantime::parse_duration(&text)
+        .map_err(|e| serde::de::Error::custom(format!("invalid duration {text:?}: {e}")))
+}
+
+/// The default config file, used when it exists and no `--config` is given.
+pub const DEFAULT_CONFIG_FILE: &str = "swarmpilot.toml";
+
+impl Settings {
+    /// Load from `file` (required when given explicitly) and the process environment.
+    pub fn load(file: Option<&Path>) -> Result<Self, SettingsError> {
+        Self::load_with_env(file, None)
+    }
+
+    /// As [`Settings::load`], with `env` standing in for the process environment when given.
+    pub fn load_with_env(
+        file: Option<&Path>,
+        env: Option<std::collections::HashMap<String, String>>,
+    ) -> Result<Self, SettingsError> {
+        let (path, required) = match file {
+            Some(path) => (path.to_path_buf(), true),
+            None => (PathBuf::from(DEFAULT_CONFIG_FILE), false),
+        };
+        let settings: Settings = config::Config::builder()
+            .add_source(
+                config::File::from(path)
+                    .format(config::FileFormat::Toml)
+                    .required(required),
+            )
+            .add_source(
+                config::Environment::with_prefix("SWARMPILOT")
+                    .prefix_separator("_")
+                    .separator("__")
+                    .try_parsing(true)
+                    .source(env),
+            )
+            .build()?
+            .try_deserialize()?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    /// The listen address, parsed.
+    pub fn listen_addr(&self) -> Result<SocketAddr, SettingsError> {
+        self.listen
+            .parse()
+            .map_err(|_| SettingsError::Listen(self.listen.clone()))
+    }
+
+    fn validate(&self) -> Result<(), SettingsError> {
+        let addr = self.listen_addr()?;
+        let a = &self.auth;
+        if a.basic_username.is_empty() != a.basic_password_file.is_empty() {
+            return Err(SettingsError::HalfBasicAuth);
+        }
+        let has_auth = !a.bearer_token_file.is_empty() || !a.basic_username.is_empty();
+        if !addr.ip().is_loopback() && !has_auth && !a.allow_unauthenticated {
+            return Err(SettingsError::Unauthenticated(addr));
+        }
+        Ok(())
+    }
+}
+
+/// Read a secret from a file, trimming the trailing newline editors and `docker secret` leave.
+pub fn read_secret(what: &'static str, path: &str) -> Result<String, SettingsError> {
+    let text = std::fs::read_to_string(path).map_err(|source| SettingsError::SecretFile {
+        what,
+        path: path.into(),
+        source,
+    })?;
+    let secret = text.trim_end_matches(['\r', '\n']).to_string();
+    if secret.is_empty() {
+        return Err(SettingsError::EmptySecret {
+            what,
+            path: path.into(),
+        });
+    }
+    Ok(secret)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,98 @@
+use super::*;
+use rstest::rstest;
+use std::collections::HashMap;
+
+fn env(pairs: &[(&str, &str)]) -> Option<HashMap<String, String>> {
+    Some(
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+    )
+}
+
+fn load(toml: &str, vars: &[(&str, &str)]) -> Result<Settings, SettingsError> {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("swarmpilot.toml");
+    std::fs::write(&file, toml).unwrap();
+    Settings::load_with_env(Some(&file), env(vars))
+}
+
+#[test]
+fn defaults_match_the_design() {
+    let s = load("", &[]).unwrap();
+    assert_eq!(s.listen, "127.0.0.1:9095");
+    assert_eq!(s.rules_dir, PathBuf::from("rules"));
+    assert_eq!(s.opt_in_label, "swarmpilot.enable");
+    assert_eq!(s.docker.timeout, Duration::from_secs(10));
+    assert_eq!(s.docker.retry_for, Duration::from_secs(600));
+    assert_eq!(s.limits.max_body_bytes, 262_144);
+    assert_eq!(s.limits.actions_per_minute, 30);
+    assert_eq!(s.backup.timeout, Duration::from_secs(1800));
+    assert_eq!(s.grafana.tags, ["swarmpilot"]);
+}
+
+#[test]
+fn file_then_env_override() {
+    let toml =
+        "rules_dir = \"/etc/rules\"\n[limits]\nmax_body_bytes = 1000\n[docker]\ntimeout = \"3s\"\n";
+    let s = load(
+        toml,
+        &[
+            ("SWARMPILOT_LIMITS__MAX_BODY_BYTES", "2000"),
+            ("SWARMPILOT_DRY_RUN", "true"),
+            ("SWARMPILOT_DOCKER__RETRY_FOR", "1m"),
+        ],
+    )
+    .unwrap();
+    assert_eq!(s.rules_dir, PathBuf::from("/etc/rules"));
+    assert_eq!(s.limits.max_body_bytes, 2000);
+    assert!(s.dry_run);
+    assert_eq!(s.docker.timeout, Duration::from_secs(3));
+    assert_eq!(s.docker.retry_for, Duration::from_secs(60));
+}
+
+#[rstest]
+#[case::unknown_key("listn = \"x\"", "unknown field `listn`")]
+#[case::bad_duration("[docker]\ntimeout = \"soon\"", "invalid duration \"soon\"")]
+#[case::bad_listen("listen = \"nowhere\"", "is not an address")]
+#[case::open_without_auth("listen = \"0.0.0.0:9095\"", "is not loopback and no auth")]
+#[case::half_basic("[auth]\nbasic_username = \"am\"", "go together")]
+fn rejects(#[case] toml: &str, #[case] expected: &str) {
+    let err = load(toml, &[]).unwrap_err().to_string();
+    assert!(err.contains(expected), "{err}");
+}
+
+#[test]
+fn open_listen_with_auth_or_explicit_opt_out_is_fine() {
+    assert!(load(
+        "listen = \"0.0.0.0:9095\"\n[auth]\nbearer_token_file = \"/run/secrets/t\"",
+        &[]
+    )
+    .is_ok());
+    assert!(load(
+        "listen = \"0.0.0.0:9095\"\n[auth]\nallow_unauthenticated = true",
+        &[]
+    )
+    .is_ok());
+}
+
+#[test]
+fn missing_explicit_file_is_an_error() {
+    let err = Settings::load_with_env(Some(Path::new("/nonexistent.toml")), env(&[]));
+    assert!(err.is_err());
+}
+
+#[test]
+fn secrets_are_trimmed_and_must_exist() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("token");
+    std::fs::write(&path, "s3cret\n").unwrap();
+    assert_eq!(
+        read_secret("token", path.to_str().unwrap()).unwrap(),
+        "s3cret"
+    );
+    std::fs::write(&path, "\n").unwrap();
+    assert!(read_secret("token", path.to_str().unwrap()).is_err());
+    assert!(read_secret("token", "/nonexistent").is_err());
+}
