@@ -5,45 +5,80 @@ use bollard::models::Service;
 use bollard::query_parameters::{ListServicesOptionsBuilder, UpdateServiceOptions};
 use bollard::{Docker, API_DEFAULT_VERSION};
 use std::collections::HashMap;
+use std::sync::RwLock;
 use std::time::Duration;
 
 /// A swarm manager reached through the Docker Engine API.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct DockerSwarm {
-    docker: Docker,
+    host: String,
+    timeout: Duration,
+    /// Built on first use and kept; an engine whose socket is missing at start is retried on the
+    /// next call, so swarmpilot starts while Docker is down and reports it on `/-/ready`.
+    client: RwLock<Option<Docker>>,
 }
 
 impl DockerSwarm {
-    /// Build the client for `host` (empty: `DOCKER_HOST`, else the local socket). Connecting is
-    /// lazy, so swarmpilot starts while the engine is down and reports it on `/-/ready`.
+    /// Prepare a client for `host` (empty: `DOCKER_HOST`, else the local socket). Only a host
+    /// swarmpilot cannot understand is an error here; an absent engine is found out per call.
     pub fn connect(host: &str, timeout: Duration) -> Result<Self, DockerError> {
-        let secs = timeout.as_secs().max(1);
-        let docker = if host.is_empty() {
-            Docker::connect_with_defaults().map(|d| d.with_timeout(Duration::from_secs(secs)))
-        } else if host.starts_with("unix://") || host.starts_with('/') {
-            Docker::connect_with_unix(host, secs, API_DEFAULT_VERSION)
-        } else if host.starts_with("tcp://") || host.starts_with("http://") {
-            Docker::connect_with_http(host, secs, API_DEFAULT_VERSION)
-        } else {
+        let known = host.is_empty()
+            || ["unix://", "/", "tcp://", "http://"]
+                .iter()
+                .any(|p| host.starts_with(p));
+        if !known {
             return Err(DockerError::Unreachable(format!(
                 "docker.host {host:?} must start with unix://, tcp:// or http://"
             )));
+        }
+        let swarm = Self {
+            host: host.to_string(),
+            timeout,
+            client: RwLock::new(None),
         };
-        docker
-            .map(|docker| Self { docker })
-            .map_err(|e| DockerError::Unreachable(e.to_string()))
+        let _ = swarm.client();
+        Ok(swarm)
     }
 
-    /// Agree on the API version with the engine; an engine that is down keeps the default and is
-    /// negotiated with on the next start.
-    pub async fn negotiate(self) -> Self {
-        match self.docker.clone().negotiate_version().await {
-            Ok(docker) => Self { docker },
-            Err(e) => {
-                tracing::warn!(error = %e, "could not negotiate the Docker API version");
-                self
-            }
+    fn build_client(&self) -> Result<Docker, DockerError> {
+        let secs = self.timeout.as_secs().max(1);
+        let host = self.host.as_str();
+        let docker = if host.is_empty() {
+            Docker::connect_with_defaults().map(|d| d.with_timeout(Duration::from_secs(secs)))
+        } else if host.starts_with("tcp://") || host.starts_with("http://") {
+            Docker::connect_with_http(host, secs, API_DEFAULT_VERSION)
+        } else {
+            Docker::connect_with_unix(host, secs, API_DEFAULT_VERSION)
+        };
+        docker.map_err(|e| DockerError::Unreachable(e.to_string()))
+    }
+
+    fn client(&self) -> Result<Docker, DockerError> {
+        if let Some(docker) = self
+            .client
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+        {
+            return Ok(docker.clone());
         }
+        let docker = self.build_client()?;
+        *self.client.write().unwrap_or_else(|e| e.into_inner()) = Some(docker.clone());
+        Ok(docker)
+    }
+
+    /// Agree on the API version with the engine; an engine that is down keeps the default.
+    pub async fn negotiate(self) -> Self {
+        let Ok(docker) = self.client() else {
+            return self;
+        };
+        match docker.negotiate_version().await {
+            Ok(docker) => {
+                *self.client.write().unwrap_or_else(|e| e.into_inner()) = Some(docker);
+            }
+            Err(e) => tracing::warn!(error = %e, "could not negotiate the Docker API version"),
+        }
+        self
     }
 
     async fn list_named(&self, name: &str) -> Result<Option<ServiceState>, DockerError> {
@@ -51,7 +86,7 @@ impl DockerSwarm {
         let filters = HashMap::from([("name", vec![name])]);
         let options = ListServicesOptionsBuilder::new().filters(&filters).build();
         let services = self
-            .docker
+            .client()?
             .list_services(Some(options))
             .await
             .map_err(classify)?;
@@ -79,7 +114,7 @@ impl DockerSwarm {
             ..Default::default()
         };
         let response = self
-            .docker
+            .client()?
             .update_service(&service.id, spec, options, None)
             .await
             .map_err(classify)?;
@@ -100,7 +135,7 @@ impl Swarm for DockerSwarm {
     }
 
     fn ping(&self) -> SwarmFuture<'_, ()> {
-        Box::pin(async move { self.docker.ping().await.map(drop).map_err(classify) })
+        Box::pin(async move { self.client()?.ping().await.map(drop).map_err(classify) })
     }
 }
 

@@ -1,0 +1,9 @@
+//! Behaviour through the real HTTP server (port 0) and the real swarm. Docker must be reachable:
+//! run `scripts/test.sh`, which sets it up; these tests fail, never skip, without it.
+
+mod helpers;
+
+mod bad_input;
+mod restart;
+mod scaling;
+mod server;

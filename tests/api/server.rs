@@ -1,0 +1,95 @@
+//! The server's own endpoints and its behaviour when the engine is away.
+
+use crate::helpers::*;
+use serde_json::Value;
+
+#[tokio::test]
+async fn health_ready_and_json_404() {
+    let app = spawn_app().await;
+    let healthy = app
+        .client
+        .get(format!("{}/-/healthy", app.address))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(healthy.status(), 200);
+    let ready = app
+        .client
+        .get(format!("{}/-/ready", app.address))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ready.status(), 200);
+    let missing = app
+        .client
+        .get(format!("{}/nope", app.address))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), 404);
+    let body: Value = missing.json().await.unwrap();
+    assert_eq!(body["error"], "no route for GET /nope");
+}
+
+#[tokio::test]
+async fn dry_run_query_decides_without_acting() {
+    let app = spawn_app().await;
+    let svc = TestService::opted_in("dry", 1).await;
+    let version = svc.version();
+    let response = app
+        .client
+        .post(format!("{}/webhook?dry_run=true", app.address))
+        .bearer_auth(TOKEN)
+        .json(&alert_payload("TestHighCPU", &svc.name))
+        .send()
+        .await
+        .unwrap();
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["decisions"][0]["decision"], "dry_run", "{body}");
+    assert_eq!(body["decisions"][0]["change"], "replicas 1→3");
+    assert_eq!(svc.version(), version);
+}
+
+#[tokio::test]
+async fn unmatched_and_truncated_alerts_are_answered() {
+    let app = spawn_app().await;
+    let text = std::fs::read_to_string(fixture("truncated.json")).unwrap();
+    let payload: Value = serde_json::from_str(&text).unwrap();
+    let response = app.post_webhook(&payload).await;
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    let decisions = body["decisions"].as_array().unwrap();
+    assert_eq!(decisions.len(), 2);
+    assert!(decisions.iter().all(|d| d["decision"] == "no_match"));
+    assert!(body["warning"]
+        .as_str()
+        .unwrap()
+        .contains("left out 5 alerts"));
+}
+
+#[tokio::test]
+async fn engine_unreachable_answers_503_and_ready_says_why() {
+    let host = "unix:///nonexistent/docker.sock";
+    assert!(!engine_answers(host).await);
+    let app = spawn_app_with(AppOptions {
+        docker_host: host.into(),
+        ..Default::default()
+    })
+    .await;
+    let response = app.post_webhook(&alert_payload("TestHighCPU", "web")).await;
+    // Alertmanager resends on 5xx, so nothing is dropped silently.
+    assert_eq!(response.status(), 503);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["decisions"][0]["decision"], "failed");
+    assert!(body["decisions"][0]["reason"]
+        .as_str()
+        .unwrap()
+        .starts_with("Docker engine unreachable"));
+    let ready = app
+        .client
+        .get(format!("{}/-/ready", app.address))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ready.status(), 503);
+}
