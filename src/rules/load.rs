@@ -69,18 +69,20 @@ pub fn load_rules_dir(dir: &Path) -> Result<RuleSet, RuleErrors> {
         }])
     })?;
     let mut rules = Vec::new();
+    let mut names = Vec::new();
     let mut errors = Vec::new();
     for file in files {
         match std::fs::read_to_string(&file) {
             Ok(text) => {
-                let (mut found, mut errs) = parse_rule_file(&file, &text);
-                rules.append(&mut found);
-                errors.append(&mut errs);
+                let mut parsed = parse_file(&file, &text);
+                rules.append(&mut parsed.rules);
+                names.append(&mut parsed.names);
+                errors.append(&mut parsed.errors);
             }
             Err(e) => errors.push(at(&file, None, format!("cannot read: {e}"))),
         }
     }
-    errors.extend(duplicate_names(&rules));
+    errors.extend(duplicate_names(&names));
     if errors.is_empty() {
         Ok(RuleSet::new(rules))
     } else {
@@ -102,22 +104,51 @@ fn rule_files(dir: &Path) -> Result<Vec<PathBuf>, String> {
     Ok(files)
 }
 
+/// One file's valid rules, the name of every rule (valid or not, to find duplicates), and errors.
+#[derive(Default)]
+struct ParsedFile {
+    rules: Vec<Rule>,
+    names: Vec<(String, RuleOrigin)>,
+    errors: Vec<RuleError>,
+}
+
 /// Parse one file's text into rules, collecting every error rather than stopping at the first.
 pub fn parse_rule_file(file: &Path, text: &str) -> (Vec<Rule>, Vec<RuleError>) {
+    let parsed = parse_file(file, text);
+    (parsed.rules, parsed.errors)
+}
+
+fn parse_file(file: &Path, text: &str) -> ParsedFile {
     let options = LoaderOptions::default().error_on_duplicate_keys(true);
     let raw: RawFile = match marked_yaml::from_yaml_with_options(0, text, options) {
         Ok(raw) => raw,
-        Err(e) => return (Vec::new(), vec![yaml_error(file, text, e)]),
+        Err(e) => {
+            return ParsedFile {
+                errors: vec![yaml_error(file, text, e)],
+                ..Default::default()
+            }
+        }
     };
-    let mut rules = Vec::new();
-    let mut errors = Vec::new();
+    let mut parsed = ParsedFile::default();
     for raw_rule in raw.rules {
+        parsed
+            .names
+            .push((raw_rule.name.to_string(), origin(file, &raw_rule.name)));
         match build_rule(file, text, raw_rule) {
-            Ok(rule) => rules.push(rule),
-            Err(mut errs) => errors.append(&mut errs),
+            Ok(rule) => parsed.rules.push(rule),
+            Err(mut errs) => parsed.errors.append(&mut errs),
         }
     }
-    (rules, errors)
+    parsed
+}
+
+fn origin(file: &Path, name: &Spanned<String>) -> RuleOrigin {
+    let start = name.span().start();
+    RuleOrigin {
+        file: file.to_path_buf(),
+        line: start.map_or(0, |m| m.line()),
+        column: start.map_or(0, |m| m.column()),
+    }
 }
 
 fn yaml_error(file: &Path, text: &str, e: marked_yaml::FromYamlError) -> RuleError {
@@ -392,34 +423,30 @@ fn build_rule(file: &Path, text: &str, raw: RawRule) -> Result<Rule, Vec<RuleErr
             service_label,
             action,
             cooldown,
-            origin: RuleOrigin {
-                file: file.to_path_buf(),
-                line: raw.name.span().start().map_or(0, |m| m.line()),
-                column: raw.name.span().start().map_or(0, |m| m.column()),
-            },
+            origin: origin(file, &raw.name),
         }),
         _ => Err(b.errors),
     }
 }
 
-fn duplicate_names(rules: &[Rule]) -> Vec<RuleError> {
+fn duplicate_names(names: &[(String, RuleOrigin)]) -> Vec<RuleError> {
     let mut first: HashMap<&str, &RuleOrigin> = HashMap::new();
     let mut errors = Vec::new();
-    for rule in rules {
-        if let Some(prev) = first.get(rule.name.as_str()) {
-            errors.push(RuleError {
-                file: rule.origin.file.clone(),
-                line: rule.origin.line,
-                column: rule.origin.column,
+    for (name, origin) in names {
+        match first.get(name.as_str()) {
+            Some(prev) => errors.push(RuleError {
+                file: origin.file.clone(),
+                line: origin.line,
+                column: origin.column,
                 message: format!(
-                    "duplicate rule name {:?}, first defined at {}:{}",
-                    rule.name,
+                    "duplicate rule name {name:?}, first defined at {}:{}",
                     prev.file.display(),
                     prev.line
                 ),
-            });
-        } else {
-            first.insert(&rule.name, &rule.origin);
+            }),
+            None => {
+                first.insert(name, origin);
+            }
         }
     }
     errors

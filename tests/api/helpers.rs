@@ -52,10 +52,12 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
     let dir = tempfile::tempdir().expect("tempdir");
     let token_file = dir.path().join("token");
     std::fs::write(&token_file, format!("{TOKEN}\n")).unwrap();
-    let mut settings = Settings::default();
-    settings.listen = "127.0.0.1:0".into();
-    settings.rules_dir = fixture("rules");
-    settings.data_dir = dir.path().join("data");
+    let mut settings = Settings {
+        listen: "127.0.0.1:0".into(),
+        rules_dir: fixture("rules"),
+        data_dir: dir.path().join("data"),
+        ..Default::default()
+    };
     settings.auth.bearer_token_file = token_file.display().to_string();
     settings.limits.max_body_bytes = options.max_body_bytes;
     settings.docker.host = options.docker_host.clone();
