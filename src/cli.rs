@@ -83,7 +83,9 @@ fn serve(config: Option<PathBuf>, dry_run: bool) -> Result<(), String> {
             swarm: Arc::new(swarm),
             clock: Arc::new(SystemClock),
         };
-        let app = Application::build(&settings, deps).map_err(|e| e.to_string())?;
+        let app = Application::build(&settings, deps)
+            .await
+            .map_err(|e| e.to_string())?;
         if settings.dry_run {
             tracing::warn!("dry run: decisions are made and recorded, the swarm is never changed");
         }

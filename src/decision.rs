@@ -80,7 +80,7 @@ pub struct DecisionRecord {
     /// Set when the decision changed (or would change) the swarm: e.g. "replicas 2→4".
     #[serde(skip_serializing_if = "Option::is_none")]
     pub change: Option<String>,
-    /// Whether a retry of the whole notification could succeed (Docker unreachable).
-    #[serde(skip)]
-    pub retryable: bool,
+    /// The journal id of an admitted action.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub action_id: Option<String>,
 }

@@ -35,10 +35,23 @@ pub struct ServiceState {
 }
 
 /// An absolute target, so a retry or replay can never apply an action twice.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Change {
     Replicas { from: u64, to: u64 },
     ForceUpdate { from: u64, to: u64 },
+}
+
+impl Change {
+    /// Whether the service as read already shows this change (a replay after a crash, or an
+    /// operator who did the same by hand): then there is nothing left to send.
+    pub fn is_reached_by(&self, service: &ServiceState) -> bool {
+        match (*self, service.mode) {
+            (Change::Replicas { to, .. }, ServiceMode::Replicated { replicas }) => replicas == to,
+            (Change::ForceUpdate { to, .. }, _) => service.force_update >= to,
+            (Change::Replicas { .. }, _) => false,
+        }
+    }
 }
 
 impl std::fmt::Display for Change {

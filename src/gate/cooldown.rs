@@ -1,59 +1,59 @@
-//! Cooldowns per (service, action). The deadline lives in the value and is compared with the
-//! injected clock, because moka's own clock cannot be mocked; moka bounds the memory and drops
-//! entries once their cooldown has passed in real time.
+//! Deadlines per key, decided with the injected clock: cooldowns per (service, action) and the
+//! dedupe window per delivery. moka's own clock cannot be mocked, so the deadline lives in the
+//! value; moka only bounds memory and drops an entry once its time has passed in real time.
 
 use crate::clock::Clock;
 use crate::rules::ActionKind;
 use moka::sync::Cache;
 use moka::Expiry;
+use std::hash::Hash;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
-
-type Key = (String, ActionKind);
 
 #[derive(Debug, Clone, Copy)]
 struct Deadline {
     until: SystemTime,
-    length: Duration,
+    /// How long moka keeps the entry in real time.
+    keep: Duration,
 }
 
 struct ExpireAtDeadline;
 
-impl Expiry<Key, Deadline> for ExpireAtDeadline {
-    fn expire_after_create(&self, _: &Key, value: &Deadline, _: Instant) -> Option<Duration> {
-        Some(value.length)
+impl<K> Expiry<K, Deadline> for ExpireAtDeadline {
+    fn expire_after_create(&self, _: &K, value: &Deadline, _: Instant) -> Option<Duration> {
+        Some(value.keep)
     }
 
     fn expire_after_update(
         &self,
-        _: &Key,
+        _: &K,
         value: &Deadline,
         _: Instant,
         _: Option<Duration>,
     ) -> Option<Duration> {
-        Some(value.length)
+        Some(value.keep)
     }
 }
 
-/// Active cooldowns, bounded in memory.
+/// Keys that stay "active" until a deadline, bounded in memory.
 #[derive(Clone)]
-pub struct Cooldowns {
-    deadlines: Cache<Key, Deadline>,
+pub struct Deadlines<K: Hash + Eq + Send + Sync + 'static> {
+    entries: Cache<K, Deadline>,
     clock: Arc<dyn Clock>,
 }
 
-impl std::fmt::Debug for Cooldowns {
+impl<K: Hash + Eq + Send + Sync + 'static> std::fmt::Debug for Deadlines<K> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Cooldowns")
-            .field("entries", &self.deadlines.entry_count())
+        f.debug_struct("Deadlines")
+            .field("entries", &self.entries.entry_count())
             .finish()
     }
 }
 
-impl Cooldowns {
+impl<K: Hash + Eq + Clone + Send + Sync + 'static> Deadlines<K> {
     pub fn new(clock: Arc<dyn Clock>) -> Self {
         Self {
-            deadlines: Cache::builder()
+            entries: Cache::builder()
                 .max_capacity(100_000)
                 .expire_after(ExpireAtDeadline)
                 .build(),
@@ -61,26 +61,51 @@ impl Cooldowns {
         }
     }
 
-    /// Time left before `action` may run on `service` again, if any.
-    pub fn remaining(&self, service: &str, action: ActionKind) -> Option<Duration> {
-        let deadline = self.deadlines.get(&(service.to_string(), action))?;
+    /// Time left on `key`, if any.
+    pub fn remaining(&self, key: &K) -> Option<Duration> {
+        let deadline = self.entries.get(key)?;
         let left = deadline.until.duration_since(self.clock.now()).ok()?;
         (!left.is_zero()).then_some(left)
     }
 
-    /// Start a cooldown of `length` from now.
-    pub fn start(&self, service: &str, action: ActionKind, length: Duration) {
-        let until = self.clock.now() + length;
-        self.deadlines
-            .insert((service.to_string(), action), Deadline { until, length });
+    /// Keep `key` active for `length` from now.
+    pub fn start(&self, key: K, length: Duration) {
+        self.restore(key, self.clock.now() + length);
+    }
+
+    /// Keep `key` active until an absolute time (restoring from the journal).
+    pub fn restore(&self, key: K, until: SystemTime) {
+        let Ok(keep) = until.duration_since(self.clock.now()) else {
+            return;
+        };
+        self.entries.insert(key, Deadline { until, keep });
+    }
+
+    pub fn clear(&self, key: &K) {
+        self.entries.invalidate(key);
+    }
+
+    /// The active keys with their time left.
+    pub fn active(&self) -> Vec<(K, Duration)> {
+        self.entries
+            .iter()
+            .filter_map(|(k, _)| self.remaining(&k).map(|left| ((*k).clone(), left)))
+            .collect()
     }
 }
+
+/// Cooldowns per (service, action).
+pub type Cooldowns = Deadlines<(String, ActionKind)>;
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::clock::ManualClock;
     use rstest::rstest;
+
+    fn key(service: &str, action: ActionKind) -> (String, ActionKind) {
+        (service.to_string(), action)
+    }
 
     #[rstest]
     #[case::just_started(0, Some(300))]
@@ -91,32 +116,58 @@ mod tests {
     fn remaining_follows_the_clock(#[case] elapsed: u64, #[case] left: Option<u64>) {
         let clock = ManualClock::default();
         let cooldowns = Cooldowns::new(Arc::new(clock.clone()));
-        cooldowns.start("web", ActionKind::ScaleUp, Duration::from_secs(300));
+        cooldowns.start(key("web", ActionKind::ScaleUp), Duration::from_secs(300));
         clock.advance(Duration::from_secs(elapsed));
-        let remaining = cooldowns.remaining("web", ActionKind::ScaleUp);
-        assert_eq!(remaining.map(|d| d.as_secs()), left.filter(|&s| s > 0));
+        let remaining = cooldowns.remaining(&key("web", ActionKind::ScaleUp));
+        assert_eq!(remaining.map(|d| d.as_secs()), left);
     }
 
     #[test]
     fn is_per_service_and_action() {
         let cooldowns = Cooldowns::new(Arc::new(ManualClock::default()));
-        cooldowns.start("web", ActionKind::ScaleUp, Duration::from_secs(60));
-        assert!(cooldowns.remaining("web", ActionKind::ScaleUp).is_some());
-        assert!(cooldowns.remaining("web", ActionKind::Restart).is_none());
-        assert!(cooldowns.remaining("api", ActionKind::ScaleUp).is_none());
+        cooldowns.start(key("web", ActionKind::ScaleUp), Duration::from_secs(60));
+        assert!(cooldowns
+            .remaining(&key("web", ActionKind::ScaleUp))
+            .is_some());
+        assert!(cooldowns
+            .remaining(&key("web", ActionKind::Restart))
+            .is_none());
+        assert!(cooldowns
+            .remaining(&key("api", ActionKind::ScaleUp))
+            .is_none());
     }
 
     #[test]
     fn restarting_extends_the_deadline() {
         let clock = ManualClock::default();
         let cooldowns = Cooldowns::new(Arc::new(clock.clone()));
-        cooldowns.start("web", ActionKind::Restart, Duration::from_secs(60));
+        cooldowns.start(key("web", ActionKind::Restart), Duration::from_secs(60));
         clock.advance(Duration::from_secs(50));
-        cooldowns.start("web", ActionKind::Restart, Duration::from_secs(60));
+        cooldowns.start(key("web", ActionKind::Restart), Duration::from_secs(60));
         clock.advance(Duration::from_secs(50));
-        assert_eq!(
-            cooldowns.remaining("web", ActionKind::Restart),
-            Some(Duration::from_secs(10))
+        let left = cooldowns.remaining(&key("web", ActionKind::Restart));
+        assert_eq!(left, Some(Duration::from_secs(10)));
+    }
+
+    #[test]
+    fn restore_keeps_an_absolute_deadline_and_ignores_past_ones() {
+        let clock = ManualClock::default();
+        let cooldowns = Cooldowns::new(Arc::new(clock.clone()));
+        let now = clock.now();
+        cooldowns.restore(
+            key("web", ActionKind::ScaleUp),
+            now + Duration::from_secs(30),
         );
+        cooldowns.restore(
+            key("api", ActionKind::ScaleUp),
+            now - Duration::from_secs(1),
+        );
+        assert_eq!(
+            cooldowns.remaining(&key("web", ActionKind::ScaleUp)),
+            Some(Duration::from_secs(30))
+        );
+        assert_eq!(cooldowns.remaining(&key("api", ActionKind::ScaleUp)), None);
+        cooldowns.clear(&key("web", ActionKind::ScaleUp));
+        assert_eq!(cooldowns.remaining(&key("web", ActionKind::ScaleUp)), None);
     }
 }

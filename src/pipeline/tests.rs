@@ -5,6 +5,7 @@ use super::*;
 use crate::act::{ServiceMode, SwarmFuture};
 use crate::clock::ManualClock;
 use crate::parse::{AlertStatus, LabelSet};
+use crate::record::journal::{Journal, Outcome};
 use crate::rules::load::parse_rule_file;
 use std::collections::HashMap;
 use std::path::Path;
@@ -103,20 +104,65 @@ rules:
   - name: heal
     match: ['alertname="Unhealthy"']
     action: restart
+  - name: down
+    match: ['alertname="Idle"']
+    action: scale_down
+    min_replicas: 1
 "#;
 
-fn pipeline(swarm: Arc<FakeSwarm>, clock: &ManualClock) -> Pipeline {
+struct Harness {
+    pipeline: Arc<Pipeline>,
+    _dir: tempfile::TempDir,
+}
+
+impl std::ops::Deref for Harness {
+    type Target = Arc<Pipeline>;
+    fn deref(&self) -> &Arc<Pipeline> {
+        &self.pipeline
+    }
+}
+
+fn settings() -> PipelineSettings {
+    PipelineSettings {
+        opt_in_label: "swarmpilot.enable".into(),
+        retry_for: Duration::from_secs(600),
+        admission_read_timeout: Duration::from_secs(2),
+        actions_per_minute: 30,
+        actions_per_service_per_hour: 12,
+    }
+}
+
+fn pipeline(swarm: Arc<FakeSwarm>, clock: &ManualClock) -> Harness {
+    pipeline_with(swarm, clock, settings())
+}
+
+fn pipeline_with(
+    swarm: Arc<FakeSwarm>,
+    clock: &ManualClock,
+    settings: PipelineSettings,
+) -> Harness {
     let (rules, errors) = parse_rule_file(Path::new("t.yml"), RULES);
     assert!(errors.is_empty(), "{errors:?}");
-    Pipeline::new(
+    let dir = tempfile::tempdir().unwrap();
+    let (journal, _) = Journal::open(dir.path()).unwrap();
+    let pipeline = Pipeline::new(
         RuleSet::new(rules),
         swarm,
-        Cooldowns::new(Arc::new(clock.clone())),
-        "swarmpilot.enable".into(),
-    )
+        Arc::new(clock.clone()),
+        journal,
+        settings,
+    );
+    Harness {
+        pipeline: Arc::new(pipeline),
+        _dir: dir,
+    }
 }
 
 fn notification(alertname: &str, service: &str) -> Notification {
+    notification_fp(alertname, service, "f1")
+}
+
+fn notification_fp(alertname: &str, service: &str, fingerprint: &str) -> Notification {
     let mut labels = LabelSet::new();
     labels.insert("alertname".into(), alertname.into());
     labels.insert("service".into(), service.into());
@@ -124,7 +170,7 @@ fn notification(alertname: &str, service: &str) -> Notification {
         alerts: vec![Alert {
             status: AlertStatus::Firing,
             labels,
-            fingerprint: "f1".into(),
+            fingerprint: fingerprint.into(),
             ..Default::default()
         }],
         ..Default::default()
@@ -138,14 +184,23 @@ async fn scales_then_cools_down_until_the_clock_moves() {
     let swarm = Arc::new(FakeSwarm::with("web", 2, ENABLED));
     let clock = ManualClock::default();
     let p = pipeline(swarm.clone(), &clock);
-    let first = p.handle(&notification("HighCPU", "web"), Mode::Act).await;
+    let first = p
+        .handle(&notification("HighCPU", "web"), Mode::Act, true)
+        .await
+        .unwrap();
     assert_eq!(first[0].decision, Decision::Executed);
     assert_eq!(first[0].change.as_deref(), Some("replicas 2→4"));
-    let second = p.handle(&notification("HighCPU", "web"), Mode::Act).await;
+    let second = p
+        .handle(&notification_fp("HighCPU", "web", "f2"), Mode::Act, true)
+        .await
+        .unwrap();
     assert_eq!(second[0].decision, Decision::Cooldown);
     assert_eq!(swarm.replicas("web"), 4);
     clock.advance(Duration::from_secs(301));
-    let third = p.handle(&notification("HighCPU", "web"), Mode::Act).await;
+    let third = p
+        .handle(&notification_fp("HighCPU", "web", "f3"), Mode::Act, true)
+        .await
+        .unwrap();
     assert_eq!(third[0].change.as_deref(), Some("replicas 4→6"));
 }
 
@@ -154,7 +209,10 @@ async fn out_of_sequence_rereads_and_recomputes_the_target() {
     let swarm = Arc::new(FakeSwarm::with("web", 2, ENABLED));
     *swarm.out_of_sequence.lock().unwrap() = 2;
     let p = pipeline(swarm.clone(), &ManualClock::default());
-    let records = p.handle(&notification("HighCPU", "web"), Mode::Act).await;
+    let records = p
+        .handle(&notification("HighCPU", "web"), Mode::Act, true)
+        .await
+        .unwrap();
     // Two concurrent +1s landed first (2→4); our +2 is recomputed from 4, clamped to 6.
     assert_eq!(records[0].decision, Decision::Executed);
     assert_eq!(records[0].change.as_deref(), Some("replicas 4→6"));
@@ -167,24 +225,147 @@ async fn dry_run_changes_nothing_and_starts_no_cooldown() {
     let p = pipeline(swarm.clone(), &ManualClock::default());
     for _ in 0..2 {
         let records = p
-            .handle(&notification("HighCPU", "web"), Mode::DryRun)
-            .await;
+            .handle(&notification("HighCPU", "web"), Mode::DryRun, true)
+            .await
+            .unwrap();
         assert_eq!(records[0].decision, Decision::DryRun);
     }
     assert!(swarm.updates.lock().unwrap().is_empty());
 }
 
 #[tokio::test]
-async fn docker_outage_is_failed_and_retryable_without_cooldown() {
+async fn docker_outage_queues_and_the_worker_applies_once_it_returns() {
     let swarm = Arc::new(FakeSwarm::with("web", 2, ENABLED));
     *swarm.down.lock().unwrap() = true;
     let p = pipeline(swarm.clone(), &ManualClock::default());
-    let records = p.handle(&notification("Unhealthy", "web"), Mode::Act).await;
-    assert_eq!(records[0].decision, Decision::Failed);
-    assert!(records[0].retryable);
+    let records = p
+        .handle(&notification("Unhealthy", "web"), Mode::Act, false)
+        .await
+        .unwrap();
+    assert_eq!(records[0].decision, Decision::Queued);
+    assert_eq!(records[0].change, None, "no target without a read");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(swarm.updates.lock().unwrap().is_empty());
     *swarm.down.lock().unwrap() = false;
-    let records = p.handle(&notification("Unhealthy", "web"), Mode::Act).await;
-    assert_eq!(records[0].decision, Decision::Executed);
+    for _ in 0..100 {
+        if !swarm.updates.lock().unwrap().is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        *swarm.updates.lock().unwrap(),
+        vec![Change::ForceUpdate { from: 0, to: 1 }]
+    );
+}
+
+#[tokio::test]
+async fn outage_past_retry_for_expires_and_gives_the_cooldown_back() {
+    let swarm = Arc::new(FakeSwarm::with("web", 2, ENABLED));
+    *swarm.down.lock().unwrap() = true;
+    let clock = ManualClock::default();
+    let mut s = settings();
+    s.retry_for = Duration::from_secs(60);
+    let p = pipeline_with(swarm.clone(), &clock, s);
+    let handle = {
+        let p = p.pipeline.clone();
+        tokio::spawn(async move {
+            p.handle(&notification("Unhealthy", "web"), Mode::Act, true)
+                .await
+                .unwrap()
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    clock.advance(Duration::from_secs(61));
+    let records = handle.await.unwrap();
+    assert_eq!(records[0].decision, Decision::Failed);
+    assert!(
+        records[0].reason.contains("retry_for"),
+        "{}",
+        records[0].reason
+    );
+    let actions = p.recent_actions(10);
+    assert_eq!(actions[0].outcome, Some(Outcome::Expired));
+    assert!(
+        p.cooldowns().is_empty(),
+        "an expired action keeps no cooldown"
+    );
+}
+
+#[tokio::test]
+async fn redelivery_is_duplicate_and_a_new_alert_is_cooldown() {
+    let swarm = Arc::new(FakeSwarm::with("web", 2, ENABLED));
+    let p = pipeline(swarm.clone(), &ManualClock::default());
+    let first = p
+        .handle(&notification("HighCPU", "web"), Mode::Act, true)
+        .await
+        .unwrap();
+    assert_eq!(first[0].decision, Decision::Executed);
+    let again = p
+        .handle(&notification("HighCPU", "web"), Mode::Act, true)
+        .await
+        .unwrap();
+    assert_eq!(again[0].decision, Decision::Duplicate);
+    let other = p
+        .handle(&notification_fp("HighCPU", "web", "f2"), Mode::Act, true)
+        .await
+        .unwrap();
+    assert_eq!(other[0].decision, Decision::Cooldown);
+}
+
+#[tokio::test]
+async fn scale_down_waits_for_the_scale_up_cooldown() {
+    let swarm = Arc::new(FakeSwarm::with("web", 4, ENABLED));
+    let clock = ManualClock::default();
+    let p = pipeline(swarm.clone(), &clock);
+    p.handle(&notification("HighCPU", "web"), Mode::Act, true)
+        .await
+        .unwrap();
+    let down = p
+        .handle(&notification("Idle", "web"), Mode::Act, true)
+        .await
+        .unwrap();
+    assert_eq!(down[0].decision, Decision::Cooldown);
+    assert!(down[0].reason.contains("anti-flap"), "{}", down[0].reason);
+    clock.advance(Duration::from_secs(301));
+    let down = p
+        .handle(&notification("Idle", "web"), Mode::Act, true)
+        .await
+        .unwrap();
+    assert_eq!(down[0].decision, Decision::Executed);
+}
+
+#[tokio::test]
+async fn budgets_refuse_with_rate_limited() {
+    let swarm = Arc::new(FakeSwarm::default());
+    for i in 0..3 {
+        let s = FakeSwarm::with(&format!("s{i}"), 1, ENABLED);
+        let svc = s.services.lock().unwrap().remove(&format!("s{i}")).unwrap();
+        swarm.services.lock().unwrap().insert(format!("s{i}"), svc);
+    }
+    let mut s = settings();
+    s.actions_per_minute = 2;
+    let p = pipeline_with(swarm.clone(), &ManualClock::default(), s);
+    let mut decisions = Vec::new();
+    for i in 0..3 {
+        let r = p
+            .handle(
+                &notification("Unhealthy", &format!("s{i}")),
+                Mode::Act,
+                true,
+            )
+            .await
+            .unwrap();
+        decisions.push(r[0].decision);
+    }
+    assert_eq!(
+        decisions,
+        [
+            Decision::Executed,
+            Decision::Executed,
+            Decision::RateLimited
+        ]
+    );
 }
 
 #[tokio::test]
@@ -198,7 +379,10 @@ async fn refusals_name_their_reason() {
         ("Other", "web", Decision::NoMatch),
     ];
     for (alert, service, expected) in cases {
-        let records = p.handle(&notification(alert, service), Mode::Act).await;
+        let records = p
+            .handle(&notification(alert, service), Mode::Act, true)
+            .await
+            .unwrap();
         assert_eq!(records[0].decision, expected, "{alert} {service}");
         assert!(!records[0].reason.is_empty());
     }
@@ -208,11 +392,17 @@ async fn refusals_name_their_reason() {
 #[tokio::test]
 async fn concurrent_alerts_for_one_service_apply_once() {
     let swarm = Arc::new(FakeSwarm::with("web", 2, ENABLED));
-    let p = Arc::new(pipeline(swarm.clone(), &ManualClock::default()));
+    let p = pipeline(swarm.clone(), &ManualClock::default())
+        .pipeline
+        .clone();
     let tasks: Vec<_> = (0..10)
         .map(|_| {
             let p = p.clone();
-            tokio::spawn(async move { p.handle(&notification("HighCPU", "web"), Mode::Act).await })
+            tokio::spawn(async move {
+                p.handle(&notification("HighCPU", "web"), Mode::Act, true)
+                    .await
+                    .unwrap()
+            })
         })
         .collect();
     let mut executed = 0;

@@ -19,6 +19,10 @@ pub enum ApiError {
     Malformed(#[from] crate::parse::ParseError),
     #[error("invalid query string: {0}")]
     BadQuery(String),
+    #[error("too many requests from this client (limits.requests_per_second_per_client); retry in {0} s")]
+    TooManyRequests(u64),
+    #[error("could not journal the decision, nothing was done; retry: {0}")]
+    JournalUnwritable(String),
     #[error("no route for {method} {path}")]
     NotFound { method: String, path: String },
 }
@@ -33,16 +37,26 @@ impl ResponseError for ApiError {
                 StatusCode::BAD_REQUEST
             }
             ApiError::NotFound { .. } => StatusCode::NOT_FOUND,
+            ApiError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::JournalUnwritable(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
     fn error_response(&self) -> HttpResponse {
         let mut response = json_error(self.status_code(), &self.to_string());
-        if let ApiError::Unauthorized(_) = self {
-            response.headers_mut().insert(
-                header::WWW_AUTHENTICATE,
-                HeaderValue::from_static("Bearer realm=\"swarmpilot\""),
-            );
+        match self {
+            ApiError::Unauthorized(_) => {
+                response.headers_mut().insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Bearer realm=\"swarmpilot\""),
+                );
+            }
+            ApiError::TooManyRequests(secs) => {
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(*secs));
+            }
+            _ => {}
         }
         response
     }

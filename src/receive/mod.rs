@@ -8,15 +8,19 @@ pub mod routes;
 
 use crate::act::Swarm;
 use crate::clock::Clock;
-use crate::gate::Cooldowns;
-use crate::pipeline::Pipeline;
+use crate::gate::budget::{keyed, InjectedClock, Keyed};
+use crate::pipeline::{Pipeline, PipelineSettings, Recovery};
+use crate::record::journal::{Journal, JournalError};
 use crate::rules::{load_rules_dir, RuleErrors};
 use crate::settings::{Settings, SettingsError};
 use actix_web::dev::Server;
-use actix_web::{web, App, HttpServer};
+use actix_web::{web, App, HttpRequest, HttpServer};
 pub use auth::Auth;
-use std::net::TcpListener;
+use error::ApiError;
+use governor::clock::Clock as _;
+use std::net::{IpAddr, TcpListener};
 use std::sync::Arc;
+use std::time::Duration;
 
 /// Shared by every worker.
 pub struct AppState {
@@ -24,6 +28,23 @@ pub struct AppState {
     pub auth: Auth,
     pub max_body_bytes: usize,
     pub dry_run: bool,
+    /// `limits.requests_per_second_per_client`, keyed by the peer address.
+    client_rate: Option<Keyed<IpAddr>>,
+    rate_clock: InjectedClock,
+}
+
+impl AppState {
+    /// 429 with Retry-After for a client over its rate; checked before auth so guessing tokens
+    /// is slow too.
+    fn check_client_rate(&self, req: &HttpRequest) -> Result<(), ApiError> {
+        let (Some(limiter), Some(peer)) = (&self.client_rate, req.peer_addr()) else {
+            return Ok(());
+        };
+        limiter.check_key(&peer.ip()).map_err(|not_until| {
+            let wait = not_until.wait_time_from(self.rate_clock.now());
+            ApiError::TooManyRequests(wait.as_secs() + u64::from(wait.subsec_nanos() > 0))
+        })
+    }
 }
 
 /// Why the server could not start.
@@ -33,6 +54,8 @@ pub enum StartError {
     Settings(#[from] SettingsError),
     #[error("rules:\n{0}")]
     Rules(#[from] RuleErrors),
+    #[error(transparent)]
+    Journal(#[from] JournalError),
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: String,
@@ -51,24 +74,29 @@ pub struct Application {
     port: u16,
     server: Server,
     pipeline: Arc<Pipeline>,
+    recovery: Recovery,
 }
 
 impl Application {
-    /// Load rules and secrets, bind the listener (port 0 picks a free port) and build the server.
-    pub fn build(settings: &Settings, deps: Dependencies) -> Result<Self, StartError> {
+    /// Load rules and secrets, open and recover the journal, bind the listener (port 0 picks a
+    /// free port) and build the server.
+    pub async fn build(settings: &Settings, deps: Dependencies) -> Result<Self, StartError> {
         let rules = load_rules_dir(&settings.rules_dir)?;
         tracing::info!(rules = rules.len(), dir = %settings.rules_dir.display(), "rules loaded");
         let auth = Auth::from_settings(&settings.auth)?;
         if auth.is_open() {
             tracing::warn!("no auth configured: any local process may POST /webhook");
         }
-        let cooldowns = Cooldowns::new(deps.clock);
+        let (journal, replayed) = Journal::open(&settings.data_dir)?;
+        let rate_clock = InjectedClock(deps.clock.clone());
         let pipeline = Arc::new(Pipeline::new(
             rules,
             deps.swarm,
-            cooldowns,
-            settings.opt_in_label.clone(),
+            deps.clock,
+            journal,
+            pipeline_settings(settings),
         ));
+        let recovery = pipeline.recover(replayed).await?;
         let listener = TcpListener::bind(&settings.listen).map_err(|source| StartError::Bind {
             addr: settings.listen.clone(),
             source,
@@ -79,6 +107,12 @@ impl Application {
             auth,
             max_body_bytes: settings.limits.max_body_bytes,
             dry_run: settings.dry_run,
+            client_rate: keyed(
+                settings.limits.requests_per_second_per_client,
+                Duration::from_secs(1),
+                &rate_clock,
+            ),
+            rate_clock,
         });
         let server = HttpServer::new(move || {
             App::new()
@@ -86,6 +120,7 @@ impl Application {
                 .route("/webhook", web::post().to(routes::webhook))
                 .route("/-/healthy", web::get().to(routes::healthy))
                 .route("/-/ready", web::get().to(routes::ready))
+                .route("/api/v1/actions", web::get().to(routes::actions))
                 .default_service(web::to(routes::not_found))
         })
         .workers(2)
@@ -100,7 +135,18 @@ impl Application {
             port,
             server,
             pipeline,
+            recovery,
         })
+    }
+
+    /// A handle to stop the server (tests restart swarmpilot on the same data_dir).
+    pub fn handle(&self) -> actix_web::dev::ServerHandle {
+        self.server.handle()
+    }
+
+    /// What start-up recovered from the journal.
+    pub fn recovery(&self) -> &Recovery {
+        &self.recovery
     }
 
     pub fn port(&self) -> u16 {
@@ -114,5 +160,15 @@ impl Application {
     /// Serve until SIGINT/SIGTERM (graceful: in-flight requests finish).
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         self.server.await
+    }
+}
+
+fn pipeline_settings(settings: &Settings) -> PipelineSettings {
+    PipelineSettings {
+        opt_in_label: settings.opt_in_label.clone(),
+        retry_for: settings.docker.retry_for,
+        admission_read_timeout: settings.docker.timeout.min(Duration::from_secs(2)),
+        actions_per_minute: settings.limits.actions_per_minute,
+        actions_per_service_per_hour: settings.limits.actions_per_service_per_hour,
     }
 }

@@ -13,8 +13,7 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
 struct WebhookQuery {
-    /// Hold the answer until outcomes are known. Actions already complete before the answer.
-    #[allow(dead_code)]
+    /// Hold the answer until the outcomes of admitted actions are known.
     wait: bool,
     /// Decide without acting.
     dry_run: bool,
@@ -51,7 +50,11 @@ pub async fn webhook(
     } else {
         Mode::Act
     };
-    let decisions = state.pipeline.handle(&notification, mode).await;
+    let decisions = state
+        .pipeline
+        .handle(&notification, mode, query.wait)
+        .await
+        .map_err(|e| ApiError::JournalUnwritable(e.to_string()))?;
     let warning = (notification.truncated_alerts > 0).then(|| {
         format!(
             "Alertmanager left out {} alerts of this group (max_alerts); set max_alerts: 0 on the swarmpilot receiver",
@@ -61,13 +64,7 @@ pub async fn webhook(
     if let Some(w) = &warning {
         tracing::warn!(group_key = %notification.group_key, "{w}");
     }
-    // Docker down: ask Alertmanager to resend; what did run is in cooldown and is not repeated.
-    let status = if decisions.iter().any(|d| d.retryable) {
-        StatusCode::SERVICE_UNAVAILABLE
-    } else {
-        StatusCode::OK
-    };
-    Ok(HttpResponse::build(status).json(WebhookAnswer { decisions, warning }))
+    Ok(HttpResponse::Ok().json(WebhookAnswer { decisions, warning }))
 }
 
 /// `GET /-/healthy`: the process answers.
@@ -84,6 +81,27 @@ pub async fn ready(state: web::Data<AppState>) -> HttpResponse {
         })),
         Err(e) => json_error(StatusCode::SERVICE_UNAVAILABLE, &e.to_string()),
     }
+}
+
+#[derive(Debug, Deserialize)]
+struct ActionsQuery {
+    #[serde(default = "default_limit")]
+    limit: usize,
+}
+
+fn default_limit() -> usize {
+    50
+}
+
+/// `GET /api/v1/actions?limit=N`: recent actions from the journal, newest first (N ≤ 1000).
+pub async fn actions(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let query = web::Query::<ActionsQuery>::from_query(req.query_string())
+        .map_err(|e| ApiError::BadQuery(e.to_string()))?;
+    let actions = state.pipeline.recent_actions(query.limit.min(1000));
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "actions": actions })))
 }
 
 /// Anything else: a JSON 404 rather than an empty body.

@@ -1,6 +1,9 @@
 //! The record step: the one place that turns a decision into its log line. The journal, metrics
 //! and Grafana annotations attach here, so every sink sees the same decision.
 
+pub mod actions;
+pub mod journal;
+
 use crate::decision::{Decision, DecisionRecord};
 
 /// Log one decision: a line per (alert, rule), at a level that matches what happened.

@@ -13,8 +13,10 @@ use std::time::Duration;
 
 pub use load::{load_rules_dir, RuleError, RuleErrors};
 
-/// The remediation a rule asks for.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// The remediation a rule asks for. Journaled with each intent, so a resumed action does what was
+/// admitted even if the rule changed meanwhile.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Action {
     /// Add `step` replicas, up to `max_replicas`.
     ScaleUp { step: u64, max_replicas: u64 },
@@ -29,7 +31,10 @@ pub enum Action {
 }
 
 /// The kind of an action, without its parameters: the key of cooldowns and metric labels.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
 pub enum ActionKind {
     ScaleUp,
     ScaleDown,

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use swarmpilot::act::docker::DockerSwarm;
 use swarmpilot::act::Swarm;
 use swarmpilot::clock::ManualClock;
+use swarmpilot::pipeline::Recovery;
 use swarmpilot::receive::{Application, Dependencies};
 use swarmpilot::settings::Settings;
 
@@ -20,12 +21,21 @@ pub struct TestApp {
     pub address: String,
     pub client: reqwest::Client,
     pub clock: ManualClock,
-    _dir: tempfile::TempDir,
+    pub data_dir: PathBuf,
+    pub recovery: Recovery,
+    handle: actix_web::dev::ServerHandle,
+    _dir: Arc<tempfile::TempDir>,
 }
 
+#[derive(Clone)]
 pub struct AppOptions {
     pub docker_host: String,
     pub max_body_bytes: usize,
+    pub requests_per_second_per_client: u32,
+    pub actions_per_service_per_hour: u32,
+    pub retry_for: Duration,
+    /// Reuse a data_dir (and its journal) from an earlier app.
+    pub reuse: Option<(Arc<tempfile::TempDir>, ManualClock)>,
 }
 
 impl Default for AppOptions {
@@ -33,6 +43,10 @@ impl Default for AppOptions {
         Self {
             docker_host: String::new(),
             max_body_bytes: 262_144,
+            requests_per_second_per_client: 1000,
+            actions_per_service_per_hour: 100,
+            retry_for: Duration::from_secs(600),
+            reuse: None,
         }
     }
 }
@@ -49,7 +63,13 @@ pub async fn spawn_app() -> TestApp {
 }
 
 pub async fn spawn_app_with(options: AppOptions) -> TestApp {
-    let dir = tempfile::tempdir().expect("tempdir");
+    let (dir, clock) = match options.reuse.clone() {
+        Some(reused) => reused,
+        None => (
+            Arc::new(tempfile::tempdir().expect("tempdir")),
+            ManualClock::default(),
+        ),
+    };
     let token_file = dir.path().join("token");
     std::fs::write(&token_file, format!("{TOKEN}\n")).unwrap();
     let mut settings = Settings {
@@ -60,32 +80,60 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
     };
     settings.auth.bearer_token_file = token_file.display().to_string();
     settings.limits.max_body_bytes = options.max_body_bytes;
+    settings.limits.requests_per_second_per_client = options.requests_per_second_per_client;
+    settings.limits.actions_per_service_per_hour = options.actions_per_service_per_hour;
+    settings.docker.retry_for = options.retry_for;
     settings.docker.host = options.docker_host.clone();
     let swarm = DockerSwarm::connect(&options.docker_host, Duration::from_secs(10))
         .expect("docker client")
         .negotiate()
         .await;
-    let clock = ManualClock::default();
     let deps = Dependencies {
         swarm: Arc::new(swarm),
         clock: Arc::new(clock.clone()),
     };
-    let app = Application::build(&settings, deps).expect("app builds");
+    let app = Application::build(&settings, deps)
+        .await
+        .expect("app builds");
     let address = format!("http://127.0.0.1:{}", app.port());
+    let recovery = app.recovery().clone();
+    let handle = app.handle();
     tokio::spawn(app.run_until_stopped());
     TestApp {
         address,
         client: reqwest::Client::new(),
         clock,
+        data_dir: settings.data_dir.clone(),
+        recovery,
+        handle,
         _dir: dir,
     }
 }
 
 impl TestApp {
-    /// POST a JSON body with the right token.
+    /// Stop this server (as a restart would) and keep its data_dir and clock for the next one.
+    pub async fn stop(self) -> (Arc<tempfile::TempDir>, ManualClock) {
+        self.handle.stop(true).await;
+        (self._dir, self.clock)
+    }
+
+    /// The journal's lines, parsed.
+    pub fn journal(&self) -> Vec<Value> {
+        std::fs::read_to_string(self.data_dir.join("journal.jsonl"))
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("journal line is JSON"))
+            .collect()
+    }
+
+    /// POST a JSON body with the right token; the answer waits for outcomes.
     pub async fn post_webhook(&self, body: &Value) -> reqwest::Response {
+        self.post_webhook_to("webhook?wait=true", body).await
+    }
+
+    pub async fn post_webhook_to(&self, path: &str, body: &Value) -> reqwest::Response {
         self.client
-            .post(format!("{}/webhook", self.address))
+            .post(format!("{}/{path}", self.address))
             .bearer_auth(TOKEN)
             .json(body)
             .send()
@@ -95,11 +143,28 @@ impl TestApp {
 
     /// POST and return the decisions of a 200 answer.
     pub async fn fire(&self, alertname: &str, service: &str) -> Vec<Value> {
-        let response = self.post_webhook(&alert_payload(alertname, service)).await;
+        self.fire_payload(&alert_payload(alertname, service)).await
+    }
+
+    /// As [`TestApp::fire`] for a distinct alert (another fingerprint), not a redelivery.
+    pub async fn fire_fp(&self, alertname: &str, service: &str, fingerprint: &str) -> Vec<Value> {
+        self.fire_payload(&alert_payload_fp(alertname, service, fingerprint))
+            .await
+    }
+
+    pub async fn fire_payload(&self, payload: &Value) -> Vec<Value> {
+        let response = self.post_webhook(payload).await;
         assert_eq!(response.status(), 200);
         let body: Value = response.json().await.unwrap();
         body["decisions"].as_array().cloned().unwrap_or_default()
     }
+}
+
+/// As [`alert_payload`] with a chosen fingerprint: a distinct alert, not a redelivery.
+pub fn alert_payload_fp(alertname: &str, service: &str, fingerprint: &str) -> Value {
+    let mut payload = alert_payload(alertname, service);
+    payload["alerts"][0]["fingerprint"] = json!(fingerprint);
+    payload
 }
 
 /// A one-alert firing notification built from the fixture, with a given alertname and service.
@@ -203,6 +268,10 @@ impl TestService {
 
     pub fn version(&self) -> u64 {
         self.inspect("{{.Version.Index}}").parse().unwrap()
+    }
+
+    pub fn update_state(&self) -> String {
+        self.inspect("{{if .UpdateStatus}}{{.UpdateStatus.State}}{{end}}")
     }
 
     pub fn force_update(&self) -> u64 {

@@ -16,10 +16,14 @@ async fn alert_scales_opted_in_service_from_2_to_4_then_cooldown_holds() {
     assert_eq!(svc.desired_replicas(), 4);
     svc.wait_running(4).await;
 
-    // A second alert inside the cooldown changes nothing.
+    // The same alert delivered again is a duplicate; another alert inside the cooldown is refused.
     let version = svc.version();
-    app.clock.advance(Duration::from_secs(299));
     let d = app.fire("TestHighCPU", &svc.name).await;
+    assert_eq!(only(&d)["decision"], "duplicate", "{d:?}");
+    app.clock.advance(Duration::from_secs(299));
+    let d = app
+        .fire_fp("TestHighCPU", &svc.name, "0000000000000002")
+        .await;
     assert_eq!(only(&d)["decision"], "cooldown", "{d:?}");
     assert_eq!(svc.version(), version);
     assert_eq!(svc.desired_replicas(), 4);
@@ -80,7 +84,9 @@ async fn scale_down_respects_min_replicas() {
     assert_eq!(only(&d)["change"], "replicas 2→1", "{d:?}");
     svc.wait_running(1).await;
     app.clock.advance(Duration::from_secs(3600));
-    let d = app.fire("TestLowCPU", &svc.name).await;
+    let d = app
+        .fire_fp("TestLowCPU", &svc.name, "0000000000000002")
+        .await;
     assert_eq!(only(&d)["decision"], "at_bound", "{d:?}");
     assert_eq!(svc.desired_replicas(), 1);
 }

@@ -38,7 +38,7 @@ async fn dry_run_query_decides_without_acting() {
     let version = svc.version();
     let response = app
         .client
-        .post(format!("{}/webhook?dry_run=true", app.address))
+        .post(format!("{}/webhook?dry_run=true&wait=true", app.address))
         .bearer_auth(TOKEN)
         .json(&alert_payload("TestHighCPU", &svc.name))
         .send()
@@ -68,7 +68,7 @@ async fn unmatched_and_truncated_alerts_are_answered() {
 }
 
 #[tokio::test]
-async fn engine_unreachable_answers_503_and_ready_says_why() {
+async fn engine_unreachable_queues_and_ready_says_why() {
     let host = "unix:///nonexistent/docker.sock";
     assert!(!engine_answers(host).await);
     let app = spawn_app_with(AppOptions {
@@ -76,15 +76,16 @@ async fn engine_unreachable_answers_503_and_ready_says_why() {
         ..Default::default()
     })
     .await;
-    let response = app.post_webhook(&alert_payload("TestHighCPU", "web")).await;
-    // Alertmanager resends on 5xx, so nothing is dropped silently.
-    assert_eq!(response.status(), 503);
+    let response = app
+        .post_webhook_to("webhook", &alert_payload("TestHighCPU", "web"))
+        .await;
+    // Admitted and journaled: the worker applies it once the engine answers.
+    assert_eq!(response.status(), 200);
     let body: Value = response.json().await.unwrap();
-    assert_eq!(body["decisions"][0]["decision"], "failed");
-    assert!(body["decisions"][0]["reason"]
-        .as_str()
-        .unwrap()
-        .starts_with("Docker engine unreachable"));
+    assert_eq!(body["decisions"][0]["decision"], "queued", "{body}");
+    let journal = app.journal();
+    assert_eq!(journal[0]["type"], "intent");
+    assert_eq!(journal[0]["change"], Value::Null);
     let ready = app
         .client
         .get(format!("{}/-/ready", app.address))

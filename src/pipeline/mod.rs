@@ -1,0 +1,475 @@
+//! Match → gate → journal → act for one notification. The HTTP receiver drives it; each
+//! (alert, rule) pair ends as exactly one [`DecisionRecord`].
+//!
+//! Admission (this file) decides quickly and durably: dedupe, cooldown and anti-flap, a fresh read
+//! of the service for its opt-in label, update state and bounds, the action budgets, then the
+//! intent is journaled (fsynced) before the answer. Execution (`worker`) runs in the background,
+//! one action at a time per service, retrying while Docker is unreachable. `recover` resumes what
+//! a crash left unfinished.
+
+mod recover;
+mod worker;
+
+pub use recover::Recovery;
+
+use crate::act::{Change, DockerError, ServiceState, Swarm};
+use crate::clock::Clock;
+use crate::decision::{Decision, DecisionRecord};
+use crate::gate::{
+    is_valid_service_name, plan_change, Budgets, Cooldowns, Dedupe, DeliveryKey, Refusal,
+};
+use crate::parse::{Alert, Notification};
+use crate::record::actions::{ActionLog, ActionView};
+use crate::record::journal::{Entry, Intent, Journal, JournalError, Outcome};
+use crate::record::record_decision;
+use crate::rules::{ActionKind, Rule, RuleSet};
+use futures_util::future::join_all;
+use moka::sync::Cache;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tokio::sync::{oneshot, Mutex};
+
+/// Whether decisions may touch the swarm.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Act,
+    DryRun,
+}
+
+/// How the pipeline behaves; from `[docker]` and `[limits]`.
+#[derive(Debug, Clone)]
+pub struct PipelineSettings {
+    pub opt_in_label: String,
+    /// How long an admitted action keeps retrying while Docker is unreachable.
+    pub retry_for: Duration,
+    /// How long admission waits for a read of the service before queuing without one.
+    pub admission_read_timeout: Duration,
+    pub actions_per_minute: u32,
+    pub actions_per_service_per_hour: u32,
+}
+
+/// What execution reports back to a request that waits (`?wait=true`).
+#[derive(Debug, Clone)]
+pub struct Finished {
+    pub outcome: Outcome,
+    pub reason: String,
+    pub change: Option<Change>,
+}
+
+/// The long-lived state behind every request.
+pub struct Pipeline {
+    rules: RwLock<Arc<RuleSet>>,
+    swarm: Arc<dyn Swarm>,
+    clock: Arc<dyn Clock>,
+    cooldowns: Cooldowns,
+    dedupe: Dedupe,
+    budgets: Budgets,
+    journal: Journal,
+    actions: ActionLog,
+    /// Admission is serialized per service (short: a read and an fsync) ...
+    admit_locks: Cache<String, Arc<Mutex<()>>>,
+    /// ... and so is execution (long: it may wait for Docker), separately, so an outage never
+    /// stalls the webhook.
+    exec_locks: Cache<String, Arc<Mutex<()>>>,
+    settings: PipelineSettings,
+    ids: IdSource,
+}
+
+impl Pipeline {
+    pub fn new(
+        rules: RuleSet,
+        swarm: Arc<dyn Swarm>,
+        clock: Arc<dyn Clock>,
+        journal: Journal,
+        settings: PipelineSettings,
+    ) -> Self {
+        let locks = || Cache::builder().max_capacity(10_000).build();
+        Self {
+            rules: RwLock::new(Arc::new(rules)),
+            swarm,
+            cooldowns: Cooldowns::new(clock.clone()),
+            dedupe: Dedupe::new(clock.clone()),
+            budgets: Budgets::new(
+                settings.actions_per_minute,
+                settings.actions_per_service_per_hour,
+                clock.clone(),
+            ),
+            clock,
+            journal,
+            actions: ActionLog::default(),
+            admit_locks: locks(),
+            exec_locks: locks(),
+            settings,
+            ids: IdSource::new(),
+        }
+    }
+
+    pub fn rules(&self) -> Arc<RuleSet> {
+        self.rules.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Swap in a new rule set atomically.
+    pub fn replace_rules(&self, rules: RuleSet) {
+        *self.rules.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(rules);
+    }
+
+    pub fn swarm(&self) -> &Arc<dyn Swarm> {
+        &self.swarm
+    }
+
+    /// The newest actions from the journal.
+    pub fn recent_actions(&self, limit: usize) -> Vec<ActionView> {
+        self.actions.recent(limit)
+    }
+
+    /// Active cooldowns with their time left.
+    pub fn cooldowns(&self) -> Vec<((String, ActionKind), Duration)> {
+        self.cooldowns.active()
+    }
+
+    /// Decide every alert of a notification; admitted actions are journaled before this returns.
+    /// With `wait`, also wait for their outcomes. Alerts for different services proceed
+    /// concurrently. Fails only when the journal cannot be written.
+    pub async fn handle(
+        self: &Arc<Self>,
+        notification: &Notification,
+        mode: Mode,
+        wait: bool,
+    ) -> Result<Vec<DecisionRecord>, JournalError> {
+        let rules = self.rules();
+        let per_alert = notification
+            .alerts
+            .iter()
+            .map(|alert| self.handle_alert(&rules, alert, mode));
+        let mut records = Vec::new();
+        let mut pending = Vec::new();
+        for result in join_all(per_alert).await {
+            for (record, finished) in result? {
+                if let Some(rx) = finished {
+                    pending.push((records.len(), rx));
+                }
+                records.push(record);
+            }
+        }
+        if wait {
+            for (index, rx) in pending {
+                if let Ok(finished) = rx.await {
+                    apply_finished(&mut records[index], finished);
+                }
+            }
+        }
+        Ok(records)
+    }
+
+    async fn handle_alert(
+        self: &Arc<Self>,
+        rules: &RuleSet,
+        alert: &Alert,
+        mode: Mode,
+    ) -> Result<Vec<Admitted>, JournalError> {
+        let matched: Vec<&Rule> = rules.matching(alert).collect();
+        if matched.is_empty() {
+            let record = no_match(alert);
+            record_decision(&record);
+            return Ok(vec![(record, None)]);
+        }
+        let mut out = Vec::with_capacity(matched.len());
+        for rule in matched {
+            let (record, finished) = self.handle_rule(alert, rule, mode).await?;
+            record_decision(&record);
+            out.push((record, finished));
+        }
+        Ok(out)
+    }
+
+    async fn handle_rule(
+        self: &Arc<Self>,
+        alert: &Alert,
+        rule: &Rule,
+        mode: Mode,
+    ) -> Result<Admitted, JournalError> {
+        let service = alert.labels.get(&rule.service_label);
+        let mut record = DecisionRecord {
+            rule: Some(rule.name.clone()),
+            alert: alert.name().to_string(),
+            fingerprint: alert.fingerprint.clone(),
+            service: service.map(|s| truncate(s)),
+            action: Some(rule.action.kind().as_str().to_string()),
+            decision: Decision::Queued,
+            reason: String::new(),
+            change: None,
+            action_id: None,
+        };
+        let outcome = match service {
+            None => Err(refusal(
+                Decision::NoService,
+                format!("alert has no {:?} label", rule.service_label),
+            )),
+            Some(name) if !is_valid_service_name(name) => Err(refusal(
+                Decision::NoService,
+                format!("{:?} is not a valid service name", truncate(name)),
+            )),
+            Some(name) => self.admit(alert, rule, name, mode).await?,
+        };
+        let finished = match outcome {
+            Ok(admission) => {
+                record.decision = admission.decision;
+                record.reason = admission.reason;
+                record.change = admission.change.map(|c| c.to_string());
+                record.action_id = admission.action_id;
+                admission.finished
+            }
+            Err(refusal) => {
+                record.decision = refusal.decision;
+                record.reason = refusal.reason;
+                None
+            }
+        };
+        Ok((record, finished))
+    }
+
+    /// The gate for one service; `Err(JournalError)` only when the intent could not be written.
+    async fn admit(
+        self: &Arc<Self>,
+        alert: &Alert,
+        rule: &Rule,
+        name: &str,
+        mode: Mode,
+    ) -> Result<Result<Admission, Refusal>, JournalError> {
+        let lock = self
+            .admit_locks
+            .get_with_by_ref(name, || Arc::new(Mutex::new(())));
+        let _turn = lock.lock().await;
+        let kind = rule.action.kind();
+        let delivery = DeliveryKey {
+            rule: rule.name.clone(),
+            service: name.to_string(),
+            fingerprint: alert.fingerprint.clone(),
+            starts_at: alert.starts_at.clone(),
+            status: alert.status.as_str().to_string(),
+        };
+        if let Err(refusal) = self.check_recent(name, kind, &delivery) {
+            return Ok(Err(refusal));
+        }
+        let change = match self.read_for_admission(name).await {
+            Ok(Some(service)) => match plan_change(&rule.action, &service, &self.opt_in()) {
+                Ok(change) => Some(change),
+                Err(refusal) => return Ok(Err(refusal)),
+            },
+            Ok(None) => {
+                return Ok(Err(refusal(
+                    Decision::NoService,
+                    format!("no service named {name}"),
+                )))
+            }
+            // Docker away: admit now, compute the target when it answers again.
+            Err(e) => {
+                tracing::warn!(service = name, error = %e, "queuing without a read of the service");
+                None
+            }
+        };
+        if mode == Mode::DryRun {
+            return Ok(Ok(Admission {
+                decision: Decision::DryRun,
+                reason: format!("would {kind} {name}"),
+                change,
+                action_id: None,
+                finished: None,
+            }));
+        }
+        if let Err(reason) = self.budgets.try_spend(name) {
+            return Ok(Err(refusal(Decision::RateLimited, reason)));
+        }
+        let intent = self.intent(alert, rule, name, change);
+        self.journal
+            .append(&[Entry::Intent(intent.clone())])
+            .await?;
+        self.actions.apply(&Entry::Intent(intent.clone()));
+        self.cooldowns
+            .start((name.to_string(), kind), rule.cooldown);
+        self.dedupe.start(delivery, rule.cooldown);
+        let (tx, rx) = oneshot::channel();
+        let id = intent.id.clone();
+        tokio::spawn(self.clone().execute(intent, change, Some(tx)));
+        Ok(Ok(Admission {
+            decision: Decision::Queued,
+            reason: format!("{kind} {name} journaled; its service worker applies it"),
+            change,
+            action_id: Some(id),
+            finished: Some(rx),
+        }))
+    }
+
+    /// Dedupe, cooldown, and anti-flap: a scale_down waits for the cooldown of the last scale_up.
+    fn check_recent(
+        &self,
+        name: &str,
+        kind: ActionKind,
+        delivery: &DeliveryKey,
+    ) -> Result<(), Refusal> {
+        if self.dedupe.remaining(delivery).is_some() {
+            return Err(refusal(
+                Decision::Duplicate,
+                format!(
+                    "this alert (fingerprint {}, startsAt {}, {}) was already handled by this rule",
+                    delivery.fingerprint, delivery.starts_at, delivery.status
+                ),
+            ));
+        }
+        if let Some(left) = self.cooldowns.remaining(&(name.to_string(), kind)) {
+            return Err(refusal(
+                Decision::Cooldown,
+                format!(
+                    "{kind} on {name} ran recently; {} of cooldown left",
+                    fmt_secs(left)
+                ),
+            ));
+        }
+        if kind == ActionKind::ScaleDown {
+            let up = (name.to_string(), ActionKind::ScaleUp);
+            if let Some(left) = self.cooldowns.remaining(&up) {
+                return Err(refusal(
+                    Decision::Cooldown,
+                    format!(
+                        "scale_up on {name} ran recently; scale_down waits {} (anti-flap)",
+                        fmt_secs(left)
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    async fn read_for_admission(&self, name: &str) -> Result<Option<ServiceState>, DockerError> {
+        let read = self.swarm.find_service(name);
+        match tokio::time::timeout(self.settings.admission_read_timeout, read).await {
+            Ok(result) => result,
+            Err(_) => Err(DockerError::Unreachable("read timed out".into())),
+        }
+    }
+
+    fn intent(&self, alert: &Alert, rule: &Rule, name: &str, change: Option<Change>) -> Intent {
+        Intent {
+            id: self.ids.next(),
+            time_ms: unix_ms(self.clock.now()),
+            rule: rule.name.clone(),
+            alert: alert.name().to_string(),
+            fingerprint: alert.fingerprint.clone(),
+            starts_at: alert.starts_at.clone(),
+            status: alert.status.as_str().to_string(),
+            service: name.to_string(),
+            action: rule.action.clone(),
+            cooldown_ms: rule.cooldown.as_millis() as u64,
+            change,
+        }
+    }
+
+    fn opt_in(&self) -> String {
+        self.settings.opt_in_label.clone()
+    }
+}
+
+type Admitted = (DecisionRecord, Option<oneshot::Receiver<Finished>>);
+
+struct Admission {
+    decision: Decision,
+    reason: String,
+    change: Option<Change>,
+    action_id: Option<String>,
+    finished: Option<oneshot::Receiver<Finished>>,
+}
+
+fn refusal(decision: Decision, reason: impl Into<String>) -> Refusal {
+    Refusal {
+        decision,
+        reason: reason.into(),
+    }
+}
+
+fn apply_finished(record: &mut DecisionRecord, finished: Finished) {
+    record.decision = match finished.outcome {
+        Outcome::Succeeded => Decision::Executed,
+        Outcome::Failed | Outcome::Expired => Decision::Failed,
+        Outcome::Skipped => Decision::Refused,
+    };
+    record.reason = finished.reason;
+    if let Some(change) = finished.change {
+        record.change = Some(change.to_string());
+    }
+}
+
+/// The delivery an intent was admitted for.
+pub(crate) fn delivery_of(intent: &Intent) -> DeliveryKey {
+    DeliveryKey {
+        rule: intent.rule.clone(),
+        service: intent.service.clone(),
+        fingerprint: intent.fingerprint.clone(),
+        starts_at: intent.starts_at.clone(),
+        status: intent.status.clone(),
+    }
+}
+
+fn no_match(alert: &Alert) -> DecisionRecord {
+    DecisionRecord {
+        rule: None,
+        alert: alert.name().to_string(),
+        fingerprint: alert.fingerprint.clone(),
+        service: None,
+        action: None,
+        decision: Decision::NoMatch,
+        reason: format!("no rule matches this {} alert", alert.status.as_str()),
+        change: None,
+        action_id: None,
+    }
+}
+
+pub(crate) fn unix_ms(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH).unwrap_or_default().as_millis() as u64
+}
+
+pub(crate) fn from_unix_ms(ms: u64) -> SystemTime {
+    UNIX_EPOCH + Duration::from_millis(ms)
+}
+
+fn fmt_secs(d: Duration) -> humantime::FormattedDuration {
+    let secs = d.as_secs() + u64::from(d.subsec_nanos() > 0);
+    humantime::format_duration(Duration::from_secs(secs))
+}
+
+/// Label values can be huge; answers and logs carry a bounded prefix.
+fn truncate(s: &str) -> String {
+    const MAX: usize = 128;
+    match s.char_indices().nth(MAX) {
+        Some((i, _)) => format!("{}…", &s[..i]),
+        None => s.to_string(),
+    }
+}
+
+/// Action ids unique across restarts: the process start in ms, then a sequence.
+struct IdSource {
+    boot: u64,
+    seq: AtomicU64,
+}
+
+impl IdSource {
+    fn new() -> Self {
+        Self {
+            boot: unix_ms(SystemTime::now()),
+            seq: AtomicU64::new(0),
+        }
+    }
+
+    fn next(&self) -> String {
+        let seq = self.seq.fetch_add(1, Ordering::Relaxed) + 1;
+        format!("{:x}-{seq:06}", self.boot)
+    }
+}
+
+/// What an action on a service needs to run again after a restart.
+pub(crate) fn action_key(intent: &Intent) -> (String, ActionKind) {
+    (intent.service.clone(), intent.action.kind())
+}
+
+#[cfg(test)]
+mod tests;

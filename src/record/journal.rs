@@ -1,0 +1,238 @@
+//! The journal: append-only JSON lines under `data_dir`, one line per intent, per resolved target
+//! and per outcome. Appends are fsynced before they are acknowledged, and a burst shares fsyncs:
+//! the writer thread takes every line waiting, writes them, syncs once and acknowledges them all.
+
+use crate::act::Change;
+use crate::rules::Action;
+use serde::{Deserialize, Serialize};
+use std::fs::{File, OpenOptions};
+use std::io::{BufRead, BufReader, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use tokio::sync::{mpsc, oneshot};
+
+pub const JOURNAL_FILE: &str = "journal.jsonl";
+
+/// An admitted action, written before the webhook answers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Intent {
+    pub id: String,
+    /// Unix milliseconds (injected clock).
+    pub time_ms: u64,
+    pub rule: String,
+    pub alert: String,
+    pub fingerprint: String,
+    pub starts_at: String,
+    pub status: String,
+    pub service: String,
+    pub action: Action,
+    pub cooldown_ms: u64,
+    /// The absolute target when the service could be read at admission; `None` while Docker is
+    /// unreachable (a `target` line follows once it is computed).
+    pub change: Option<Change>,
+}
+
+/// How an admitted action ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// The swarm holds the target (sent now, or found already reached on a replay).
+    Succeeded,
+    /// Docker rejected the update.
+    Failed,
+    /// Docker stayed unreachable for `docker.retry_for`.
+    Expired,
+    /// At execution the action no longer applied (service gone, at bound, busy, not opted in).
+    Skipped,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Succeeded => "succeeded",
+            Outcome::Failed => "failed",
+            Outcome::Expired => "expired",
+            Outcome::Skipped => "skipped",
+        }
+    }
+}
+
+/// One journal line.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Entry {
+    Intent(Intent),
+    /// The absolute target computed at execution, written before the update is sent.
+    Target {
+        id: String,
+        time_ms: u64,
+        change: Change,
+    },
+    Outcome {
+        id: String,
+        time_ms: u64,
+        outcome: Outcome,
+        reason: String,
+        change: Option<Change>,
+    },
+}
+
+impl Entry {
+    pub fn id(&self) -> &str {
+        match self {
+            Entry::Intent(i) => &i.id,
+            Entry::Target { id, .. } | Entry::Outcome { id, .. } => id,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum JournalError {
+    #[error("journal {path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("journal writer stopped")]
+    Stopped,
+}
+
+struct Append {
+    lines: Vec<u8>,
+    done: oneshot::Sender<Result<(), String>>,
+}
+
+/// The handle that appends; cheap to clone.
+#[derive(Clone)]
+pub struct Journal {
+    tx: mpsc::UnboundedSender<Append>,
+    path: PathBuf,
+}
+
+impl std::fmt::Debug for Journal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Journal").field("path", &self.path).finish()
+    }
+}
+
+/// What a journal held when opened.
+#[derive(Debug, Default)]
+pub struct Replayed {
+    pub entries: Vec<Entry>,
+    /// Lines that could not be read (a torn tail from a crash, or damage), as `line: reason`.
+    pub skipped: Vec<String>,
+}
+
+impl Journal {
+    /// Open (creating `dir` and the file if needed), read what it holds, cut a torn last line,
+    /// and start the writer thread.
+    pub fn open(dir: &Path) -> Result<(Self, Replayed), JournalError> {
+        let path = dir.join(JOURNAL_FILE);
+        let io = |source| JournalError::Io {
+            path: path.clone(),
+            source,
+        };
+        std::fs::create_dir_all(dir).map_err(io)?;
+        let mut file = OpenOptions::new()
+            .create(true)
+            .read(true)
+            .append(true)
+            .open(&path)
+            .map_err(io)?;
+        let (replayed, good_len) = read_entries(&file).map_err(io)?;
+        if good_len < file.metadata().map_err(io)?.len() {
+            tracing::warn!(path = %path.display(), "journal ends in a torn line (crash mid-write); cutting it");
+            file.set_len(good_len).map_err(io)?;
+            file.sync_data().map_err(io)?;
+        }
+        file.seek(SeekFrom::End(0)).map_err(io)?;
+        let (tx, rx) = mpsc::unbounded_channel();
+        let writer_path = path.clone();
+        std::thread::Builder::new()
+            .name("journal".into())
+            .spawn(move || write_loop(file, rx, writer_path))
+            .map_err(io)?;
+        Ok((Self { tx, path }, replayed))
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Append entries; returns once they are on disk.
+    pub async fn append(&self, entries: &[Entry]) -> Result<(), JournalError> {
+        let mut lines = Vec::new();
+        for entry in entries {
+            serde_json::to_writer(&mut lines, entry).map_err(|e| JournalError::Io {
+                path: self.path.clone(),
+                source: e.into(),
+            })?;
+            lines.push(b'\n');
+        }
+        let (done, ack) = oneshot::channel();
+        self.tx
+            .send(Append { lines, done })
+            .map_err(|_| JournalError::Stopped)?;
+        match ack.await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(message)) => Err(JournalError::Io {
+                path: self.path.clone(),
+                source: std::io::Error::other(message),
+            }),
+            Err(_) => Err(JournalError::Stopped),
+        }
+    }
+}
+
+/// Read every complete line; returns the entries and the byte length up to the last newline.
+fn read_entries(file: &File) -> std::io::Result<(Replayed, u64)> {
+    let mut reader = BufReader::new(file);
+    reader.seek(SeekFrom::Start(0))?;
+    let mut replayed = Replayed::default();
+    let mut good_len = 0u64;
+    let mut line = Vec::new();
+    let mut number = 0;
+    loop {
+        line.clear();
+        let n = reader.read_until(b'\n', &mut line)?;
+        if n == 0 {
+            break;
+        }
+        number += 1;
+        if line.last() != Some(&b'\n') {
+            replayed
+                .skipped
+                .push(format!("{number}: torn last line ({n} bytes)"));
+            break;
+        }
+        good_len += n as u64;
+        match serde_json::from_slice::<Entry>(&line) {
+            Ok(entry) => replayed.entries.push(entry),
+            Err(e) => replayed.skipped.push(format!("{number}: {e}")),
+        }
+    }
+    Ok((replayed, good_len))
+}
+
+fn write_loop(mut file: File, mut rx: mpsc::UnboundedReceiver<Append>, path: PathBuf) {
+    while let Some(first) = rx.blocking_recv() {
+        let mut batch = vec![first];
+        while let Ok(more) = rx.try_recv() {
+            batch.push(more);
+        }
+        let result = batch
+            .iter()
+            .try_for_each(|a| file.write_all(&a.lines))
+            .and_then(|()| file.sync_data());
+        if let Err(e) = &result {
+            tracing::error!(path = %path.display(), error = %e, "journal write failed");
+        }
+        for append in batch {
+            let _ = append
+                .done
+                .send(result.as_ref().map(|_| ()).map_err(|e| e.to_string()));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
