@@ -138,3 +138,25 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod keyed_tests {
+    use super::*;
+    use crate::clock::ManualClock;
+
+    #[test]
+    fn keyed_limiter_denies_past_the_burst_until_the_clock_moves() {
+        let clock = ManualClock::default();
+        let injected = InjectedClock(Arc::new(clock.clone()));
+        let limiter = keyed::<u8>(2, Duration::from_secs(1), &injected).unwrap();
+        assert!(limiter.check_key(&1).is_ok());
+        assert!(limiter.check_key(&1).is_ok());
+        assert!(limiter.check_key(&1).is_err());
+        assert!(
+            limiter.check_key(&2).is_ok(),
+            "other clients keep their rate"
+        );
+        clock.advance(Duration::from_millis(500));
+        assert!(limiter.check_key(&1).is_ok());
+    }
+}

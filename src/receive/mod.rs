@@ -36,7 +36,7 @@ pub struct AppState {
 impl AppState {
     /// 429 with Retry-After for a client over its rate; checked before auth so guessing tokens
     /// is slow too.
-    fn check_client_rate(&self, req: &HttpRequest) -> Result<(), ApiError> {
+    pub fn check_client_rate(&self, req: &HttpRequest) -> Result<(), ApiError> {
         let (Some(limiter), Some(peer)) = (&self.client_rate, req.peer_addr()) else {
             return Ok(());
         };

@@ -32,6 +32,7 @@ pub async fn webhook(
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
+    state.check_client_rate(&req)?;
     let authorization = req
         .headers()
         .get(header::AUTHORIZATION)

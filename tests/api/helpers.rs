@@ -333,3 +333,12 @@ pub async fn engine_answers(host: &str) -> bool {
         Err(_) => false,
     }
 }
+
+/// Poll a condition with a deadline instead of sleeping a fixed time.
+pub async fn wait_for(mut condition: impl FnMut() -> bool, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !condition() {
+        assert!(Instant::now() < deadline, "timed out waiting for: {what}");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}

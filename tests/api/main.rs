@@ -5,5 +5,6 @@ mod helpers;
 
 mod bad_input;
 mod restart;
+mod safety;
 mod scaling;
 mod server;
