@@ -30,12 +30,15 @@ start_dockerd() {
   docker_up && return 0
   need_root
   log "starting dockerd (log: /var/log/swarmpilot-dockerd.log)"
-  # A stale pid file from a killed daemon stops a new one from starting.
-  if [ -f /var/run/docker.pid ] && ! kill -0 "$(cat /var/run/docker.pid)" 2>/dev/null; then
-    rm -f /var/run/docker.pid
+  # A daemon still shutting down holds the pid file: let it finish. A stale pid file from a
+  # killed daemon stops a new one from starting: remove it.
+  if [ -f /var/run/docker.pid ]; then
+    local old; old=$(cat /var/run/docker.pid)
+    for _ in $(seq 1 60); do kill -0 "$old" 2>/dev/null || break; sleep 0.5; done
+    kill -0 "$old" 2>/dev/null || rm -f /var/run/docker.pid
   fi
-  nohup dockerd >/var/log/swarmpilot-dockerd.log 2>&1 &
-  for _ in $(seq 1 60); do
+  nohup dockerd >>/var/log/swarmpilot-dockerd.log 2>&1 &
+  for _ in $(seq 1 120); do
     docker_up && return 0
     sleep 0.5
   done

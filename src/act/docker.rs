@@ -189,6 +189,12 @@ fn classify(e: bollard::errors::Error) -> DockerError {
             tracing::debug!(status_code, "update out of sequence");
             DockerError::OutOfSequence
         }
+        // A manager that is still starting (after a dockerd restart) answers 503 or an
+        // "Unavailable" rpc error: transient, retried like an engine that is away.
+        E::DockerResponseServerError {
+            status_code,
+            message,
+        } if status_code == 503 || is_transient(&message) => DockerError::Unreachable(message),
         E::DockerResponseServerError {
             status_code,
             message,
@@ -202,4 +208,15 @@ fn classify(e: bollard::errors::Error) -> DockerError {
         },
         other => DockerError::Unreachable(other.to_string()),
     }
+}
+
+fn is_transient(message: &str) -> bool {
+    [
+        "code = Unavailable",
+        "does not have a leader",
+        "deadline exceeded",
+        "raft: no elected cluster leader",
+    ]
+    .iter()
+    .any(|needle| message.contains(needle))
 }

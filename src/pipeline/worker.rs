@@ -89,7 +89,7 @@ impl Pipeline {
             };
             if *target != Some(change) {
                 if let Err(e) = self.journal_target(intent, change).await {
-                    return failed(format!("{e}"), Some(change));
+                    return failed(e, Some(change));
                 }
                 *target = Some(change);
             }

@@ -94,3 +94,31 @@ async fn engine_unreachable_queues_and_ready_says_why() {
         .unwrap();
     assert_eq!(ready.status(), 503);
 }
+
+#[tokio::test]
+async fn a_hung_engine_is_cut_off_by_docker_timeout() {
+    use std::time::{Duration, Instant};
+    use swarmpilot::act::{docker::DockerSwarm, DockerError, Swarm};
+    // A socket that accepts and never answers: an engine that hangs.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("hung.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
+    let _holder = std::thread::spawn(move || {
+        let held: Vec<_> = listener.incoming().take(4).collect();
+        std::thread::sleep(Duration::from_secs(30));
+        drop(held);
+    });
+    let host = format!("unix://{}", path.display());
+    let swarm = DockerSwarm::connect(&host, Duration::from_secs(1)).unwrap();
+    let started = Instant::now();
+    let result = swarm.find_service("web").await;
+    assert!(
+        matches!(result, Err(DockerError::Unreachable(_))),
+        "{result:?}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+}

@@ -1,0 +1,203 @@
+//! swarmpilot killed with SIGKILL between an intent and its outcome, then started again: every
+//! journaled intent ends with exactly one outcome, the action runs at most once, and cooldowns
+//! persist. Runs the real binary against the real swarm.
+
+#[path = "api/helpers.rs"]
+#[allow(dead_code)]
+mod helpers;
+
+use helpers::*;
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// A swarmpilot process, killed (SIGKILL) when dropped.
+struct Process {
+    child: Child,
+    address: String,
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+struct Instance {
+    dir: tempfile::TempDir,
+}
+
+impl Instance {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("token"), TOKEN).unwrap();
+        Self { dir }
+    }
+
+    fn journal_path(&self) -> PathBuf {
+        self.dir.path().join("data/journal.jsonl")
+    }
+
+    fn journal(&self) -> Vec<Value> {
+        std::fs::read_to_string(self.journal_path())
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+
+    /// Start the binary with a config pointing Docker at `docker_host`.
+    async fn start(&self, docker_host: &str) -> Process {
+        let port = free_port();
+        let config = self.dir.path().join("swarmpilot.toml");
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        std::fs::write(
+            &config,
+            format!(
+                "listen = \"127.0.0.1:{port}\"\nrules_dir = {:?}\ndata_dir = {:?}\n\
+                 [auth]\nbearer_token_file = {:?}\n[docker]\nhost = {docker_host:?}\n",
+                root.join("tests/fixtures/rules"),
+                self.dir.path().join("data"),
+                self.dir.path().join("token"),
+            ),
+        )
+        .unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_swarmpilot"))
+            .args(["serve", "--config", config.to_str().unwrap()])
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("swarmpilot starts");
+        let process = Process {
+            child,
+            address: format!("http://127.0.0.1:{port}"),
+        };
+        let client = reqwest::Client::new();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while client
+            .get(format!("{}/-/healthy", process.address))
+            .send()
+            .await
+            .is_err()
+        {
+            assert!(Instant::now() < deadline, "swarmpilot did not come up");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        process
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+async fn post(process: &Process, payload: &Value) -> Value {
+    let response = reqwest::Client::new()
+        .post(format!("{}/webhook", process.address))
+        .bearer_auth(TOKEN)
+        .json(payload)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    response.json().await.unwrap()
+}
+
+fn lines_for<'a>(journal: &'a [Value], id: &str, kind: &str) -> Vec<&'a Value> {
+    journal
+        .iter()
+        .filter(|l| l["id"] == id && l["type"] == kind)
+        .collect()
+}
+
+#[tokio::test]
+async fn killed_while_queued_resumes_once_after_restart_and_keeps_the_cooldown() {
+    let svc = TestService::opted_in("crash", 2).await;
+    let instance = Instance::new();
+
+    // First life: Docker unreachable, so the admitted action waits in the worker.
+    let first = instance.start("unix:///nonexistent/docker.sock").await;
+    let answer = post(&first, &alert_payload("TestHighCPU", &svc.name)).await;
+    assert_eq!(answer["decisions"][0]["decision"], "queued", "{answer}");
+    let id = answer["decisions"][0]["action_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    drop(first); // SIGKILL
+
+    let journal = instance.journal();
+    assert_eq!(lines_for(&journal, &id, "intent").len(), 1);
+    assert!(lines_for(&journal, &id, "outcome").is_empty());
+    assert_eq!(svc.desired_replicas(), 2);
+
+    // Second life, with the engine: the intent is resumed and applied once.
+    let second = instance.start("").await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while lines_for(&instance.journal(), &id, "outcome").is_empty() {
+        assert!(Instant::now() < deadline, "no outcome for {id}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let journal = instance.journal();
+    let outcomes = lines_for(&journal, &id, "outcome");
+    assert_eq!(outcomes.len(), 1);
+    assert_eq!(outcomes[0]["outcome"], "succeeded", "{:?}", outcomes[0]);
+    assert_eq!(svc.desired_replicas(), 4);
+    svc.wait_running(4).await;
+
+    // The cooldown admitted in the first life still holds.
+    let answer = post(
+        &second,
+        &alert_payload_fp("TestHighCPU", &svc.name, "00000000000000c2"),
+    )
+    .await;
+    assert_eq!(answer["decisions"][0]["decision"], "cooldown", "{answer}");
+    let answer = post(&second, &alert_payload("TestHighCPU", &svc.name)).await;
+    assert_eq!(answer["decisions"][0]["decision"], "duplicate", "{answer}");
+    assert_eq!(svc.desired_replicas(), 4);
+}
+
+#[tokio::test]
+async fn an_update_that_landed_before_the_crash_is_not_sent_again() {
+    // The swarm already shows the target (the update was sent, the outcome never written).
+    let svc = TestService::opted_in("landed", 4).await;
+    let version = svc.version();
+    let instance = Instance::new();
+    let now_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    let intent = json!({
+        "type": "intent", "id": "crashed-000001", "time_ms": now_ms, "rule": "test-scale-up",
+        "alert": "TestHighCPU", "fingerprint": "00000000000000d1",
+        "starts_at": "2026-11-30T09:00:00.000Z", "status": "firing", "service": svc.name,
+        "action": {"kind": "scale_up", "step": 2, "max_replicas": 10}, "cooldown_ms": 300000,
+        "change": {"kind": "replicas", "from": 2, "to": 4}
+    });
+    std::fs::create_dir_all(instance.dir.path().join("data")).unwrap();
+    // A torn half line after it, as a crash mid-write leaves.
+    std::fs::write(
+        instance.journal_path(),
+        format!("{intent}\n{{\"type\":\"outcome\",\"id\":\"crashed-0"),
+    )
+    .unwrap();
+
+    let _process = instance.start("").await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while lines_for(&instance.journal(), "crashed-000001", "outcome").is_empty() {
+        assert!(Instant::now() < deadline, "no outcome");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let journal = instance.journal();
+    let outcome = lines_for(&journal, "crashed-000001", "outcome")[0];
+    assert_eq!(outcome["outcome"], "succeeded");
+    assert_eq!(outcome["reason"], "target already reached; nothing sent");
+    assert_eq!(svc.version(), version, "no second update");
+    assert_eq!(svc.desired_replicas(), 4);
+}

@@ -1,0 +1,151 @@
+//! The Docker engine goes away: `/webhook` keeps answering (decisions journaled as queued),
+//! `/-/ready` reports the outage, the action completes exactly once when dockerd is back, and an
+//! action past `docker.retry_for` is recorded as expired. This binary stops and restarts the
+//! shared dockerd, so it holds the only test in its file (cargo runs test binaries one by one).
+
+#[path = "api/helpers.rs"]
+#[allow(dead_code)]
+mod helpers;
+
+use helpers::*;
+use serde_json::Value;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+fn engine_up() -> bool {
+    docker(&["info", "--format", "{{.Swarm.LocalNodeState}}"]).is_ok_and(|s| s == "active")
+}
+
+/// Brings dockerd back however the test ends.
+struct DockerdBack;
+
+impl Drop for DockerdBack {
+    fn drop(&mut self) {
+        if !engine_up() {
+            start_dockerd();
+        }
+    }
+}
+
+fn stop_dockerd() {
+    let pid = std::fs::read_to_string("/var/run/docker.pid").expect("dockerd pid file");
+    let status = Command::new("kill")
+        .args(["-TERM", pid.trim()])
+        .status()
+        .unwrap();
+    assert!(status.success(), "could not signal dockerd");
+    // Gone means the process has exited, not only that the API stopped answering: a new
+    // dockerd refuses to start while the old one still holds its pid file.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Command::new("kill")
+        .args(["-0", pid.trim()])
+        .status()
+        .unwrap()
+        .success()
+    {
+        assert!(Instant::now() < deadline, "dockerd did not stop");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(docker(&["info"]).is_err());
+}
+
+fn start_dockerd() {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/setup-swarm.sh");
+    let status = Command::new("bash").arg(script).status().unwrap();
+    assert!(
+        status.success(),
+        "setup-swarm.sh failed to bring dockerd back"
+    );
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !engine_up() {
+        assert!(Instant::now() < deadline, "swarm not active after restart");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+async fn wait_outcome(app: &TestApp, id: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let journal = app.journal();
+        let outcomes: Vec<&Value> = journal
+            .iter()
+            .filter(|l| l["id"] == id && l["type"] == "outcome")
+            .collect();
+        if let Some(first) = outcomes.first() {
+            assert_eq!(outcomes.len(), 1, "exactly one outcome: {outcomes:?}");
+            return (*first).clone();
+        }
+        assert!(Instant::now() < deadline, "no outcome for {id}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+async fn queue(app: &TestApp, service: &str) -> String {
+    let started = Instant::now();
+    let response = app
+        .post_webhook_to("webhook", &alert_payload("TestUnhealthy", service))
+        .await;
+    assert_eq!(response.status(), 200);
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "answered fast: {:?}",
+        started.elapsed()
+    );
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["decisions"][0]["decision"], "queued", "{body}");
+    body["decisions"][0]["action_id"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+#[tokio::test]
+async fn docker_outage_delays_actions_and_never_drops_or_doubles_them() {
+    let resumes = TestService::opted_in("outage_resume", 1).await;
+    let expires = TestService::opted_in("outage_expire", 1).await;
+    let patient = spawn_app().await;
+    let hasty = spawn_app_with(AppOptions {
+        retry_for: Duration::from_secs(60),
+        ..Default::default()
+    })
+    .await;
+
+    let _back = DockerdBack;
+    stop_dockerd();
+
+    let resume_id = queue(&patient, &resumes.name).await;
+    let expire_id = queue(&hasty, &expires.name).await;
+    let ready = patient
+        .client
+        .get(format!("{}/-/ready", patient.address))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ready.status(), 503);
+    let body: Value = ready.json().await.unwrap();
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("Docker engine unreachable"),
+        "{body}"
+    );
+
+    // Past retry_for while Docker is still away: recorded as expired.
+    hasty.clock.advance(Duration::from_secs(61));
+    let expired = wait_outcome(&hasty, &expire_id).await;
+    assert_eq!(expired["outcome"], "expired", "{expired}");
+
+    start_dockerd();
+    let done = wait_outcome(&patient, &resume_id).await;
+    assert_eq!(done["outcome"], "succeeded", "{done}");
+    assert_eq!(resumes.force_update(), 1, "applied exactly once");
+    assert_eq!(expires.force_update(), 0, "the expired action never ran");
+    let ready = patient
+        .client
+        .get(format!("{}/-/ready", patient.address))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ready.status(), 200);
+}
