@@ -201,3 +201,34 @@ async fn an_update_that_landed_before_the_crash_is_not_sent_again() {
     assert_eq!(svc.version(), version, "no second update");
     assert_eq!(svc.desired_replicas(), 4);
 }
+
+#[tokio::test]
+async fn an_intent_older_than_retry_for_is_expired_on_start_not_run() {
+    let svc = TestService::opted_in("stale", 1).await;
+    let version = svc.version();
+    let instance = Instance::new();
+    let hour_ago = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
+        - 3_600_000;
+    let intent = json!({
+        "type": "intent", "id": "stale-000001", "time_ms": hour_ago, "rule": "test-restart",
+        "alert": "TestUnhealthy", "fingerprint": "00000000000000e1",
+        "starts_at": "2026-11-30T08:00:00.000Z", "status": "firing", "service": svc.name,
+        "action": {"kind": "restart"}, "cooldown_ms": 600000,
+        "change": {"kind": "force_update", "from": 0, "to": 1}
+    });
+    std::fs::create_dir_all(instance.dir.path().join("data")).unwrap();
+    std::fs::write(instance.journal_path(), format!("{intent}\n")).unwrap();
+
+    let process = instance.start("").await;
+    let journal = instance.journal();
+    let outcome = lines_for(&journal, "stale-000001", "outcome");
+    assert_eq!(outcome.len(), 1, "recorded during start-up");
+    assert_eq!(outcome[0]["outcome"], "expired");
+    assert_eq!(svc.version(), version, "never run");
+    // Its cooldown long passed: a new alert acts.
+    let answer = post(&process, &alert_payload("TestUnhealthy", &svc.name)).await;
+    assert_eq!(answer["decisions"][0]["decision"], "queued", "{answer}");
+}

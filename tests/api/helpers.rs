@@ -33,6 +33,7 @@ pub struct AppOptions {
     pub max_body_bytes: usize,
     pub requests_per_second_per_client: u32,
     pub actions_per_service_per_hour: u32,
+    pub actions_per_minute: u32,
     pub retry_for: Duration,
     /// Reuse a data_dir (and its journal) from an earlier app.
     pub reuse: Option<(Arc<tempfile::TempDir>, ManualClock)>,
@@ -45,6 +46,7 @@ impl Default for AppOptions {
             max_body_bytes: 262_144,
             requests_per_second_per_client: 1000,
             actions_per_service_per_hour: 100,
+            actions_per_minute: 1000,
             retry_for: Duration::from_secs(600),
             reuse: None,
         }
@@ -82,6 +84,7 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
     settings.limits.max_body_bytes = options.max_body_bytes;
     settings.limits.requests_per_second_per_client = options.requests_per_second_per_client;
     settings.limits.actions_per_service_per_hour = options.actions_per_service_per_hour;
+    settings.limits.actions_per_minute = options.actions_per_minute;
     settings.docker.retry_for = options.retry_for;
     settings.docker.host = options.docker_host.clone();
     let swarm = DockerSwarm::connect(&options.docker_host, Duration::from_secs(10))

@@ -184,6 +184,32 @@ async fn per_service_budget_answers_rate_limited() {
 }
 
 #[tokio::test]
+async fn cluster_budget_stops_a_storm_across_services() {
+    let app = spawn_app_with(AppOptions {
+        actions_per_minute: 2,
+        ..Default::default()
+    })
+    .await;
+    require_docker();
+    let services = [
+        TestService::opted_in("storm_a", 1).await,
+        TestService::opted_in("storm_b", 1).await,
+        TestService::opted_in("storm_c", 1).await,
+    ];
+    let mut decisions = Vec::new();
+    for svc in &services {
+        let d = app.fire("TestUnhealthy", &svc.name).await;
+        decisions.push(only(&d)["decision"].as_str().unwrap().to_string());
+    }
+    assert_eq!(decisions, ["executed", "executed", "rate_limited"]);
+    assert_eq!(services[2].force_update(), 0);
+    // The budget refills with (injected) time.
+    app.clock.advance(Duration::from_secs(30));
+    let d = app.fire("TestUnhealthy", &services[2].name).await;
+    assert_eq!(only(&d)["decision"], "executed", "{d:?}");
+}
+
+#[tokio::test]
 async fn a_client_over_its_rate_gets_429_with_retry_after() {
     let app = spawn_app_with(AppOptions {
         requests_per_second_per_client: 2,
