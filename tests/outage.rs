@@ -115,12 +115,7 @@ async fn docker_outage_delays_actions_and_never_drops_or_doubles_them() {
 
     let resume_id = queue(&patient, &resumes.name).await;
     let expire_id = queue(&hasty, &expires.name).await;
-    let ready = patient
-        .client
-        .get(format!("{}/-/ready", patient.address))
-        .send()
-        .await
-        .unwrap();
+    let ready = patient.get("/-/ready").await;
     assert_eq!(ready.status(), 503);
     let body: Value = ready.json().await.unwrap();
     assert!(
@@ -141,11 +136,6 @@ async fn docker_outage_delays_actions_and_never_drops_or_doubles_them() {
     assert_eq!(done["outcome"], "succeeded", "{done}");
     assert_eq!(resumes.force_update(), 1, "applied exactly once");
     assert_eq!(expires.force_update(), 0, "the expired action never ran");
-    let ready = patient
-        .client
-        .get(format!("{}/-/ready", patient.address))
-        .send()
-        .await
-        .unwrap();
+    let ready = patient.get("/-/ready").await;
     assert_eq!(ready.status(), 200);
 }

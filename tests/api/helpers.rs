@@ -120,6 +120,15 @@ impl TestApp {
         (self._dir, self.clock)
     }
 
+    /// GET a path of this server.
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client
+            .get(format!("{}{path}", self.address))
+            .send()
+            .await
+            .expect("request sent")
+    }
+
     /// The journal's lines, parsed.
     pub fn journal(&self) -> Vec<Value> {
         std::fs::read_to_string(self.data_dir.join("journal.jsonl"))

@@ -35,11 +35,8 @@ async fn every_action_is_journaled_as_intent_then_outcome_and_listed() {
     assert_eq!(lines[1]["outcome"], "succeeded");
 
     let listed: Value = app
-        .client
-        .get(format!("{}/api/v1/actions?limit=1", app.address))
-        .send()
+        .get("/api/v1/actions?limit=1")
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();

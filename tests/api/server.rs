@@ -6,26 +6,11 @@ use serde_json::Value;
 #[tokio::test]
 async fn health_ready_and_json_404() {
     let app = spawn_app().await;
-    let healthy = app
-        .client
-        .get(format!("{}/-/healthy", app.address))
-        .send()
-        .await
-        .unwrap();
+    let healthy = app.get("/-/healthy").await;
     assert_eq!(healthy.status(), 200);
-    let ready = app
-        .client
-        .get(format!("{}/-/ready", app.address))
-        .send()
-        .await
-        .unwrap();
+    let ready = app.get("/-/ready").await;
     assert_eq!(ready.status(), 200);
-    let missing = app
-        .client
-        .get(format!("{}/nope", app.address))
-        .send()
-        .await
-        .unwrap();
+    let missing = app.get("/nope").await;
     assert_eq!(missing.status(), 404);
     let body: Value = missing.json().await.unwrap();
     assert_eq!(body["error"], "no route for GET /nope");
@@ -86,12 +71,7 @@ async fn engine_unreachable_queues_and_ready_says_why() {
     let journal = app.journal();
     assert_eq!(journal[0]["type"], "intent");
     assert_eq!(journal[0]["change"], Value::Null);
-    let ready = app
-        .client
-        .get(format!("{}/-/ready", app.address))
-        .send()
-        .await
-        .unwrap();
+    let ready = app.get("/-/ready").await;
     assert_eq!(ready.status(), 503);
 }
 
