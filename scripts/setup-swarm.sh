@@ -78,5 +78,8 @@ init_swarm
 # A long-running task that stops at once on SIGTERM, so scaling and restarts are quick.
 IDLE='["/bin/sh", "-c", "trap \"exit 0\" TERM; while true; do sleep 1; done"]'
 build_image swarmpilot-test/busybox:1 "$IDLE"
+# A second tag of the same image: another task template, for rollback tests.
+docker image inspect swarmpilot-test/busybox:2 >/dev/null 2>&1 ||
+  docker tag swarmpilot-test/busybox:1 swarmpilot-test/busybox:2
 build_image swarmpilot-demo/web:1 "$IDLE"
 log "ready: $(docker info --format 'swarm {{.Swarm.LocalNodeState}}, engine {{.ServerVersion}}')"

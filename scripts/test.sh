@@ -11,4 +11,5 @@ if [ -n "$leftovers" ]; then
   echo "test: removing leftover test services" >&2
   docker service rm $leftovers >/dev/null
 fi
+docker volume prune -f --filter label=swarmpilot.test=true >/dev/null || true
 cargo test --locked --all-targets "$@"

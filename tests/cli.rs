@@ -26,7 +26,7 @@ fn check_accepts_the_shipped_rules() {
     let out = swarmpilot(&["check"], "rules");
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(
-        text(&out.stdout).starts_with("ok: 4 rules in rules"),
+        text(&out.stdout).starts_with("ok: 6 rules in rules"),
         "{}",
         text(&out.stdout)
     );

@@ -1,8 +1,12 @@
 //! The real swarm: the single place that builds the bollard client and speaks to the engine.
 
-use super::{Change, DockerError, ServiceMode, ServiceState, Swarm, SwarmFuture};
-use bollard::models::Service;
-use bollard::query_parameters::{ListServicesOptionsBuilder, UpdateServiceOptions};
+use super::{
+    Change, DockerError, JobTask, ServiceMode, ServiceState, Swarm, SwarmFuture, Template,
+};
+use bollard::models::{Service, ServiceSpec};
+use bollard::query_parameters::{
+    ListServicesOptionsBuilder, ListTasksOptionsBuilder, UpdateServiceOptions,
+};
 use bollard::{Docker, API_DEFAULT_VERSION};
 use std::collections::HashMap;
 use std::sync::RwLock;
@@ -99,16 +103,70 @@ impl DockerSwarm {
     async fn update(&self, service: &ServiceState, change: Change) -> Result<(), DockerError> {
         let mut spec = service.spec.clone();
         match change {
-            Change::Replicas { to, .. } => {
-                let mode = spec.mode.get_or_insert_with(Default::default);
-                let replicated = mode.replicated.get_or_insert_with(Default::default);
-                replicated.replicas = Some(to as i64);
-            }
+            Change::Replicas { to, .. } => set_replicas(&mut spec, to),
             Change::ForceUpdate { to, .. } => {
                 let template = spec.task_template.get_or_insert_with(Default::default);
                 template.force_update = Some(to);
             }
+            Change::Job { to, .. } => {
+                let template = spec.task_template.get_or_insert_with(Default::default);
+                template.force_update = Some(to);
+                if service.mode != ServiceMode::ReplicatedJob {
+                    set_replicas(&mut spec, 1);
+                }
+            }
+            Change::Template { .. } => {
+                return Err(DockerError::Api {
+                    status: 0,
+                    message: "a template change needs the template (restore_template)".into(),
+                })
+            }
         }
+        self.send(service, spec).await
+    }
+
+    async fn replace_template(
+        &self,
+        service: &ServiceState,
+        template: &Template,
+    ) -> Result<(), DockerError> {
+        let mut spec = service.spec.clone();
+        let task = template
+            .to_task_spec(service.force_update)
+            .map_err(|message| DockerError::Api { status: 0, message })?;
+        spec.task_template = Some(task);
+        self.send(service, spec).await
+    }
+
+    async fn previous(&self, id: &str) -> Result<Option<Template>, DockerError> {
+        let raw =
+            super::raw::get_json(&self.host, &format!("/services/{id}"), self.timeout).await?;
+        Ok(Template::from_raw(&raw["PreviousSpec"]["TaskTemplate"]))
+    }
+
+    async fn tasks_of_run(&self, id: &str, force_update: u64) -> Result<Vec<JobTask>, DockerError> {
+        let filters = HashMap::from([("service", vec![id])]);
+        let options = ListTasksOptionsBuilder::new().filters(&filters).build();
+        let tasks = self
+            .client()?
+            .list_tasks(Some(options))
+            .await
+            .map_err(classify)?;
+        Ok(tasks
+            .into_iter()
+            .filter(|t| t.spec.as_ref().and_then(|s| s.force_update).unwrap_or(0) == force_update)
+            .map(|t| {
+                let status = t.status.unwrap_or_default();
+                JobTask {
+                    state: status.state.map(|s| s.to_string()).unwrap_or_default(),
+                    error: status.err.filter(|e| !e.is_empty()),
+                    exit_code: status.container_status.and_then(|c| c.exit_code),
+                }
+            })
+            .collect())
+    }
+
+    async fn send(&self, service: &ServiceState, spec: ServiceSpec) -> Result<(), DockerError> {
         let options = UpdateServiceOptions {
             version: i32::try_from(service.version).unwrap_or(i32::MAX),
             ..Default::default()
@@ -134,9 +192,35 @@ impl Swarm for DockerSwarm {
         Box::pin(self.update(service, change))
     }
 
+    fn restore_template<'a>(
+        &'a self,
+        service: &'a ServiceState,
+        template: &'a Template,
+    ) -> SwarmFuture<'a, ()> {
+        Box::pin(self.replace_template(service, template))
+    }
+
+    fn previous_template<'a>(&'a self, service_id: &'a str) -> SwarmFuture<'a, Option<Template>> {
+        Box::pin(self.previous(service_id))
+    }
+
+    fn job_tasks<'a>(
+        &'a self,
+        service_id: &'a str,
+        force_update: u64,
+    ) -> SwarmFuture<'a, Vec<JobTask>> {
+        Box::pin(self.tasks_of_run(service_id, force_update))
+    }
+
     fn ping(&self) -> SwarmFuture<'_, ()> {
         Box::pin(async move { self.client()?.ping().await.map(drop).map_err(classify) })
     }
+}
+
+fn set_replicas(spec: &mut ServiceSpec, replicas: u64) {
+    let mode = spec.mode.get_or_insert_with(Default::default);
+    let replicated = mode.replicated.get_or_insert_with(Default::default);
+    replicated.replicas = Some(replicas as i64);
 }
 
 fn service_name(service: &Service) -> Option<&str> {
@@ -175,6 +259,7 @@ fn to_state(service: Service) -> Option<ServiceState> {
             .as_ref()
             .and_then(|t| t.force_update)
             .unwrap_or(0),
+        template: Template::from_task_spec(&spec.task_template.clone().unwrap_or_default()),
         spec,
     })
 }

@@ -3,11 +3,14 @@
 //! service and the integration tests use.
 
 pub mod docker;
+pub mod raw;
+pub mod template;
 
 use bollard::models::ServiceSpec;
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
+pub use template::Template;
 
 /// How a service schedules its tasks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,15 +34,52 @@ pub struct ServiceState {
     /// Docker's UpdateStatus.State ("updating", "paused", ...), `None` if never updated.
     pub update_state: Option<String>,
     pub force_update: u64,
+    /// The current task template, for rollback.
+    pub template: Template,
     pub spec: ServiceSpec,
+}
+
+/// One task of a job service run, as far as it got.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobTask {
+    /// Docker's task state: "pending", "running", "complete", "failed", ...
+    pub state: String,
+    pub error: Option<String>,
+    pub exit_code: Option<i64>,
+}
+
+impl JobTask {
+    /// Whether the task has stopped for good.
+    pub fn is_finished(&self) -> bool {
+        matches!(
+            self.state.as_str(),
+            "complete" | "failed" | "rejected" | "shutdown" | "orphaned" | "remove"
+        )
+    }
 }
 
 /// An absolute target, so a retry or replay can never apply an action twice.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Change {
-    Replicas { from: u64, to: u64 },
-    ForceUpdate { from: u64, to: u64 },
+    Replicas {
+        from: u64,
+        to: u64,
+    },
+    ForceUpdate {
+        from: u64,
+        to: u64,
+    },
+    /// Replace the task template (by hash, see [`Template::hash`]); replicas stay as they are.
+    Template {
+        from: u64,
+        to: u64,
+    },
+    /// Start a job service run: ForceUpdate to `to` (and 1 replica for the replicated form).
+    Job {
+        from: u64,
+        to: u64,
+    },
 }
 
 impl Change {
@@ -48,7 +88,10 @@ impl Change {
     pub fn is_reached_by(&self, service: &ServiceState) -> bool {
         match (*self, service.mode) {
             (Change::Replicas { to, .. }, ServiceMode::Replicated { replicas }) => replicas == to,
-            (Change::ForceUpdate { to, .. }, _) => service.force_update >= to,
+            (Change::ForceUpdate { to, .. } | Change::Job { to, .. }, _) => {
+                service.force_update >= to
+            }
+            (Change::Template { to, .. }, _) => service.template.hash() == to,
             (Change::Replicas { .. }, _) => false,
         }
     }
@@ -59,6 +102,15 @@ impl std::fmt::Display for Change {
         match self {
             Change::Replicas { from, to } => write!(f, "replicas {from}→{to}"),
             Change::ForceUpdate { from, to } => write!(f, "force_update {from}→{to}"),
+            Change::Template { from, to } => {
+                write!(
+                    f,
+                    "template {}→{}",
+                    template::short(*from),
+                    template::short(*to)
+                )
+            }
+            Change::Job { from, to } => write!(f, "job run force_update {from}→{to}"),
         }
     }
 }
@@ -94,7 +146,25 @@ pub trait Swarm: Send + Sync {
     fn find_service<'a>(&'a self, name: &'a str) -> SwarmFuture<'a, Option<ServiceState>>;
 
     /// Apply `change` to the service as it was read (its version index guards the write).
+    /// `Change::Template` needs the template itself: use [`Swarm::restore_template`].
     fn apply<'a>(&'a self, service: &'a ServiceState, change: Change) -> SwarmFuture<'a, ()>;
+
+    /// Replace the service's task template, keeping everything else (replicas included).
+    fn restore_template<'a>(
+        &'a self,
+        service: &'a ServiceState,
+        template: &'a Template,
+    ) -> SwarmFuture<'a, ()>;
+
+    /// The template of the service's `PreviousSpec`, if the engine keeps one.
+    fn previous_template<'a>(&'a self, service_id: &'a str) -> SwarmFuture<'a, Option<Template>>;
+
+    /// The tasks of a job service's run started with ForceUpdate = `force_update`.
+    fn job_tasks<'a>(
+        &'a self,
+        service_id: &'a str,
+        force_update: u64,
+    ) -> SwarmFuture<'a, Vec<JobTask>>;
 
     /// Whether the engine answers.
     fn ping(&self) -> SwarmFuture<'_, ()>;

@@ -25,12 +25,33 @@ fn refuse(decision: Decision, reason: impl Into<String>) -> Refusal {
     }
 }
 
+/// What deciding needs besides the action and the service.
+#[derive(Debug, Clone, Copy)]
+pub struct Context<'a> {
+    pub opt_in_label: &'a str,
+    /// For rollback: the hash of the template to restore, if one is known.
+    pub rollback_to: Option<u64>,
+    /// For backup_now on a replicated-job service: whether a run's task is still going.
+    pub job_running: bool,
+}
+
+impl<'a> Context<'a> {
+    pub fn new(opt_in_label: &'a str) -> Self {
+        Self {
+            opt_in_label,
+            rollback_to: None,
+            job_running: false,
+        }
+    }
+}
+
 /// Decide the target of `action` on `service`, or why there is none.
 pub fn plan_change(
     action: &Action,
     service: &ServiceState,
-    opt_in_label: &str,
+    context: Context<'_>,
 ) -> Result<Change, Refusal> {
+    let opt_in_label = context.opt_in_label;
     if service.labels.get(opt_in_label).map(String::as_str) != Some("true") {
         return Err(refuse(
             Decision::NotManaged,
@@ -40,7 +61,8 @@ pub fn plan_change(
             ),
         ));
     }
-    if let Some(state) = service.update_state.as_deref() {
+    // Rollback is the one action meant for a rollout that is stuck or going wrong.
+    if let (Some(state), false) = (service.update_state.as_deref(), *action == Action::Rollback) {
         if BUSY_STATES.contains(&state) {
             return Err(refuse(
                 Decision::Busy,
@@ -58,11 +80,48 @@ pub fn plan_change(
             from: service.force_update,
             to: service.force_update + 1,
         }),
-        Action::Rollback | Action::BackupNow { .. } => Err(refuse(
-            Decision::Refused,
-            format!("action {} is not available in this version", action.kind()),
-        )),
+        Action::Rollback => match context.rollback_to {
+            Some(to) if to != service.template.hash() => Ok(Change::Template {
+                from: service.template.hash(),
+                to,
+            }),
+            _ => Err(refuse(
+                Decision::Refused,
+                format!(
+                    "nothing to roll back to: no earlier task template of {} is known",
+                    service.name
+                ),
+            )),
+        },
+        Action::BackupNow { .. } => job_run(service, context.job_running),
     }
+}
+
+/// Start a run of a job service: replicated with 0 replicas, or replicated-job mode.
+fn job_run(service: &ServiceState, job_running: bool) -> Result<Change, Refusal> {
+    let running = match service.mode {
+        ServiceMode::Replicated { replicas } => replicas > 0,
+        ServiceMode::ReplicatedJob => job_running,
+        ServiceMode::Global | ServiceMode::GlobalJob => {
+            return Err(refuse(
+                Decision::Refused,
+                format!(
+                    "job service {} must be replicated with 0 replicas or replicated-job",
+                    service.name
+                ),
+            ))
+        }
+    };
+    if running {
+        return Err(refuse(
+            Decision::Busy,
+            format!("job {} has a run in progress", service.name),
+        ));
+    }
+    Ok(Change::Job {
+        from: service.force_update,
+        to: service.force_update + 1,
+    })
 }
 
 /// Scale by `delta` towards the rule's `bound` (a maximum going up, a minimum going down).

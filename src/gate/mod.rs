@@ -11,7 +11,7 @@ pub mod cooldown;
 pub mod service_name;
 
 pub use budget::Budgets;
-pub use change::{plan_change, Refusal};
+pub use change::{plan_change, Context, Refusal};
 pub use cooldown::{Cooldowns, Deadlines};
 pub use service_name::is_valid_service_name;
 

@@ -7,7 +7,10 @@
 //! one action at a time per service, retrying while Docker is unreachable. `recover` resumes what
 //! a crash left unfinished.
 
+mod context;
+mod job;
 mod recover;
+mod templates;
 mod worker;
 
 pub use recover::Recovery;
@@ -15,19 +18,18 @@ pub use recover::Recovery;
 use crate::act::{Change, DockerError, ServiceState, Swarm};
 use crate::clock::Clock;
 use crate::decision::{Decision, DecisionRecord};
-use crate::gate::{
-    is_valid_service_name, plan_change, Budgets, Cooldowns, Dedupe, DeliveryKey, Refusal,
-};
+use crate::gate::{is_valid_service_name, Budgets, Cooldowns, Dedupe, DeliveryKey, Refusal};
 use crate::parse::{Alert, Notification};
 use crate::record::actions::{ActionLog, ActionView};
 use crate::record::journal::{Entry, Intent, Journal, JournalError, Outcome};
 use crate::record::record_decision;
-use crate::rules::{ActionKind, Rule, RuleSet};
+use crate::rules::{Action, ActionKind, Rule, RuleSet};
 use futures_util::future::join_all;
 use moka::sync::Cache;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use templates::TemplateHistory;
 use tokio::sync::{oneshot, Mutex};
 
 /// Whether decisions may touch the swarm.
@@ -47,6 +49,8 @@ pub struct PipelineSettings {
     pub admission_read_timeout: Duration,
     pub actions_per_minute: u32,
     pub actions_per_service_per_hour: u32,
+    /// How long a backup_now job is followed to completion.
+    pub backup_timeout: Duration,
 }
 
 /// What execution reports back to a request that waits (`?wait=true`).
@@ -67,6 +71,7 @@ pub struct Pipeline {
     budgets: Budgets,
     journal: Journal,
     actions: ActionLog,
+    templates: TemplateHistory,
     /// Admission is serialized per service (short: a read and an fsync) ...
     admit_locks: Cache<String, Arc<Mutex<()>>>,
     /// ... and so is execution (long: it may wait for Docker), separately, so an outage never
@@ -98,6 +103,7 @@ impl Pipeline {
             clock,
             journal,
             actions: ActionLog::default(),
+            templates: TemplateHistory::default(),
             admit_locks: locks(),
             exec_locks: locks(),
             settings,
@@ -189,7 +195,11 @@ impl Pipeline {
         rule: &Rule,
         mode: Mode,
     ) -> Result<Admitted, JournalError> {
-        let service = alert.labels.get(&rule.service_label);
+        // backup_now acts on its job service, whatever service the alert is about.
+        let service = match &rule.action {
+            Action::BackupNow { job } => Some(job),
+            _ => alert.labels.get(&rule.service_label),
+        };
         let mut record = DecisionRecord {
             rule: Some(rule.name.clone()),
             alert: alert.name().to_string(),
@@ -253,10 +263,16 @@ impl Pipeline {
             return Ok(Err(refusal));
         }
         let change = match self.read_for_admission(name).await {
-            Ok(Some(service)) => match plan_change(&rule.action, &service, &self.opt_in()) {
-                Ok(change) => Some(change),
-                Err(refusal) => return Ok(Err(refusal)),
-            },
+            Ok(Some(service)) => {
+                let previous = match rule.action {
+                    Action::Rollback => self.observe_templates(&service).await,
+                    _ => None,
+                };
+                match self.plan(&rule.action, &service, previous.as_ref()).await {
+                    Ok(change) => Some(change),
+                    Err(refusal) => return Ok(Err(refusal)),
+                }
+            }
             Ok(None) => {
                 return Ok(Err(refusal(
                     Decision::NoService,
@@ -364,10 +380,6 @@ impl Pipeline {
             change,
         }
     }
-
-    fn opt_in(&self) -> String {
-        self.settings.opt_in_label.clone()
-    }
 }
 
 type Admitted = (DecisionRecord, Option<oneshot::Receiver<Finished>>);
@@ -390,7 +402,7 @@ fn refusal(decision: Decision, reason: impl Into<String>) -> Refusal {
 fn apply_finished(record: &mut DecisionRecord, finished: Finished) {
     record.decision = match finished.outcome {
         Outcome::Succeeded => Decision::Executed,
-        Outcome::Failed | Outcome::Expired => Decision::Failed,
+        Outcome::Failed | Outcome::Expired | Outcome::TimedOut => Decision::Failed,
         Outcome::Skipped => Decision::Refused,
     };
     record.reason = finished.reason;

@@ -23,6 +23,7 @@ struct Story {
     intent: Option<Intent>,
     target: Option<Change>,
     outcome: Option<Outcome>,
+    outcome_change: Option<Change>,
 }
 
 impl Pipeline {
@@ -40,7 +41,16 @@ impl Pipeline {
         let mut order = Vec::new();
         for entry in &replayed.entries {
             self.actions.apply(entry);
-            let story = stories.entry(entry.id().to_string()).or_default();
+            if let Entry::Template {
+                service, template, ..
+            } = entry
+            {
+                self.templates.observe(service, template);
+            }
+            let Some(id) = entry.id() else {
+                continue;
+            };
+            let story = stories.entry(id.to_string()).or_default();
             match entry {
                 Entry::Intent(intent) => {
                     order.push(intent.id.clone());
@@ -48,7 +58,13 @@ impl Pipeline {
                     story.target = intent.change;
                 }
                 Entry::Target { change, .. } => story.target = Some(*change),
-                Entry::Outcome { outcome, .. } => story.outcome = Some(*outcome),
+                Entry::Outcome {
+                    outcome, change, ..
+                } => {
+                    story.outcome = Some(*outcome);
+                    story.outcome_change = *change;
+                }
+                Entry::Template { .. } => {}
             }
         }
         for id in order {
@@ -61,6 +77,9 @@ impl Pipeline {
             match story.outcome {
                 Some(Outcome::Succeeded) => {
                     recovery.cooldowns_restored += usize::from(self.restore_windows(&intent));
+                    if let Some(Change::Template { from, .. }) = story.outcome_change {
+                        self.templates.mark_bad(&intent.service, from);
+                    }
                 }
                 Some(_) => {}
                 None => {

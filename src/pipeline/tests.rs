@@ -36,6 +36,7 @@ impl FakeSwarm {
             mode: ServiceMode::Replicated { replicas },
             update_state: None,
             force_update: 0,
+            template: crate::act::Template::from_task_spec(&Default::default()),
             spec: Default::default(),
         };
         swarm.services.lock().unwrap().insert(name.into(), service);
@@ -81,11 +82,36 @@ impl Swarm for FakeSwarm {
                 Change::Replicas { to, .. } => {
                     stored.mode = ServiceMode::Replicated { replicas: to }
                 }
-                Change::ForceUpdate { to, .. } => stored.force_update = to,
+                Change::ForceUpdate { to, .. } | Change::Job { to, .. } => stored.force_update = to,
+                Change::Template { .. } => unreachable!("templates go through restore_template"),
             }
             self.updates.lock().unwrap().push(change);
             Ok(())
         })
+    }
+
+    fn restore_template<'a>(
+        &'a self,
+        _: &'a ServiceState,
+        _: &'a crate::act::Template,
+    ) -> SwarmFuture<'a, ()> {
+        Box::pin(async {
+            Err(DockerError::Api {
+                status: 0,
+                message: "not in the fake".into(),
+            })
+        })
+    }
+
+    fn previous_template<'a>(
+        &'a self,
+        _: &'a str,
+    ) -> SwarmFuture<'a, Option<crate::act::Template>> {
+        Box::pin(async { Ok(None) })
+    }
+
+    fn job_tasks<'a>(&'a self, _: &'a str, _: u64) -> SwarmFuture<'a, Vec<crate::act::JobTask>> {
+        Box::pin(async { Ok(Vec::new()) })
     }
 
     fn ping(&self) -> SwarmFuture<'_, ()> {
@@ -129,6 +155,7 @@ fn settings() -> PipelineSettings {
         admission_read_timeout: Duration::from_secs(2),
         actions_per_minute: 30,
         actions_per_service_per_hour: 12,
+        backup_timeout: Duration::from_secs(60),
     }
 }
 

@@ -3,9 +3,10 @@
 //! there" as success, so a retry or a replay after a crash never applies an action twice.
 
 use super::{action_key, delivery_of, from_unix_ms, refusal, unix_ms, Finished, Pipeline};
-use crate::act::{Change, DockerError};
+use crate::act::template::short;
+use crate::act::{Change, DockerError, ServiceState};
 use crate::decision::Decision;
-use crate::gate::{plan_change, Refusal};
+use crate::gate::Refusal;
 use crate::record::journal::{Entry, Intent, Outcome};
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,7 +18,7 @@ const FIRST_BACKOFF: Duration = Duration::from_millis(200);
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
 /// How one attempt ended.
-enum Step {
+pub(super) enum Step {
     Done(Finished),
     /// Docker did not answer: wait and try again until `retry_for` has passed.
     Unreachable(String),
@@ -80,10 +81,12 @@ impl Pipeline {
                 }
                 Err(e) => return docker_failure(e, *target),
             };
+            let previous = self.observe_templates(&service).await;
             if let Some(change) = target.filter(|c| c.is_reached_by(&service)) {
-                return succeeded(change, "target already reached; nothing sent");
+                let reason = "target already reached; nothing sent";
+                return self.completed(intent, &service, change, reason).await;
             }
-            let change = match plan_change(&intent.action, &service, &self.settings.opt_in_label) {
+            let change = match self.plan(&intent.action, &service, previous.as_ref()).await {
                 Ok(change) => change,
                 Err(refusal) => return skipped(refusal),
             };
@@ -93,12 +96,10 @@ impl Pipeline {
                 }
                 *target = Some(change);
             }
-            match self.swarm.apply(&service, change).await {
+            match self.send(&service, change).await {
                 Ok(()) => {
-                    return succeeded(
-                        change,
-                        &format!("{} {}", intent.action.kind(), intent.service),
-                    )
+                    let reason = format!("{} {}", intent.action.kind(), intent.service);
+                    return self.completed(intent, &service, change, &reason).await;
                 }
                 Err(DockerError::OutOfSequence) => continue,
                 Err(e) => return docker_failure(e, Some(change)),
@@ -108,6 +109,39 @@ impl Pipeline {
             "the service kept changing under us (update out of sequence)".into(),
             *target,
         )
+    }
+
+    async fn send(&self, service: &ServiceState, change: Change) -> Result<(), DockerError> {
+        match change {
+            Change::Template { to, .. } => match self.templates.get(&service.name, to) {
+                Some(template) => self.swarm.restore_template(service, &template).await,
+                None => Err(DockerError::Api {
+                    status: 0,
+                    message: format!("template {} is no longer known", short(to)),
+                }),
+            },
+            other => self.swarm.apply(service, other).await,
+        }
+    }
+
+    /// The change holds on the swarm; what remains depends on the action.
+    async fn completed(
+        &self,
+        intent: &Intent,
+        service: &ServiceState,
+        change: Change,
+        reason: &str,
+    ) -> Step {
+        match change {
+            Change::Template { from, .. } => {
+                self.templates.mark_bad(&service.name, from);
+                succeeded(change, reason)
+            }
+            Change::Job { to, .. } => {
+                Step::Done(self.follow_job(intent, service, change, to).await)
+            }
+            _ => succeeded(change, reason),
+        }
     }
 
     async fn journal_target(&self, intent: &Intent, change: Change) -> Result<(), String> {
@@ -159,7 +193,7 @@ impl Pipeline {
     }
 }
 
-fn succeeded(change: Change, reason: &str) -> Step {
+pub(super) fn succeeded(change: Change, reason: &str) -> Step {
     Step::Done(Finished {
         outcome: Outcome::Succeeded,
         reason: reason.to_string(),

@@ -170,5 +170,6 @@ fn pipeline_settings(settings: &Settings) -> PipelineSettings {
         admission_read_timeout: settings.docker.timeout.min(Duration::from_secs(2)),
         actions_per_minute: settings.limits.actions_per_minute,
         actions_per_service_per_hour: settings.limits.actions_per_service_per_hour,
+        backup_timeout: settings.backup.timeout,
     }
 }

@@ -58,6 +58,7 @@ impl ActionLog {
                     view.change = Some(change.to_string());
                 }
             }
+            Entry::Template { .. } => {}
             Entry::Outcome {
                 id,
                 time_ms,

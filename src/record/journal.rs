@@ -2,7 +2,7 @@
 //! and per outcome. Appends are fsynced before they are acknowledged, and a burst shares fsyncs:
 //! the writer thread takes every line waiting, writes them, syncs once and acknowledges them all.
 
-use crate::act::Change;
+use crate::act::{Change, Template};
 use crate::rules::Action;
 use serde::{Deserialize, Serialize};
 use std::fs::{File, OpenOptions};
@@ -41,6 +41,8 @@ pub enum Outcome {
     Failed,
     /// Docker stayed unreachable for `docker.retry_for`.
     Expired,
+    /// A backup job did not finish within `backup.timeout`.
+    TimedOut,
     /// At execution the action no longer applied (service gone, at bound, busy, not opted in).
     Skipped,
 }
@@ -51,6 +53,7 @@ impl Outcome {
             Outcome::Succeeded => "succeeded",
             Outcome::Failed => "failed",
             Outcome::Expired => "expired",
+            Outcome::TimedOut => "timed_out",
             Outcome::Skipped => "skipped",
         }
     }
@@ -74,13 +77,22 @@ pub enum Entry {
         reason: String,
         change: Option<Change>,
     },
+    /// A task template seen on a service for the first time, kept for rollback.
+    Template {
+        service: String,
+        time_ms: u64,
+        hash: u64,
+        template: Template,
+    },
 }
 
 impl Entry {
-    pub fn id(&self) -> &str {
+    /// The action an entry belongs to (templates belong to a service, not an action).
+    pub fn id(&self) -> Option<&str> {
         match self {
-            Entry::Intent(i) => &i.id,
-            Entry::Target { id, .. } | Entry::Outcome { id, .. } => id,
+            Entry::Intent(i) => Some(&i.id),
+            Entry::Target { id, .. } | Entry::Outcome { id, .. } => Some(id),
+            Entry::Template { .. } => None,
         }
     }
 }

@@ -415,6 +415,15 @@ fn build_rule(file: &Path, text: &str, raw: RawRule) -> Result<Rule, Vec<RuleErr
     let service_label = b.label_name(raw.service_label.as_ref());
     let cooldown = b.duration(raw.cooldown.as_ref());
     let action = b.action(&raw);
+    if let (AlertStatus::Resolved, Some(a), Some(on)) = (on, &action, &raw.on) {
+        if !matches!(a.kind(), ActionKind::ScaleDown | ActionKind::BackupNow) {
+            let message = format!(
+                "on: resolved applies only to scale_down and backup_now; a resolved alert never triggers {}",
+                a.kind()
+            );
+            b.error(on, message);
+        }
+    }
     match action {
         Some(action) if b.errors.is_empty() => Ok(Rule {
             name: raw.name.to_string(),

@@ -35,6 +35,9 @@ pub struct AppOptions {
     pub actions_per_service_per_hour: u32,
     pub actions_per_minute: u32,
     pub retry_for: Duration,
+    /// A second rules file next to the fixture's, for rules that name per-test services.
+    pub extra_rules: String,
+    pub backup_timeout: Duration,
     /// Reuse a data_dir (and its journal) from an earlier app.
     pub reuse: Option<(Arc<tempfile::TempDir>, ManualClock)>,
 }
@@ -48,6 +51,8 @@ impl Default for AppOptions {
             actions_per_service_per_hour: 100,
             actions_per_minute: 1000,
             retry_for: Duration::from_secs(600),
+            extra_rules: String::new(),
+            backup_timeout: Duration::from_secs(1800),
             reuse: None,
         }
     }
@@ -74,9 +79,17 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
     };
     let token_file = dir.path().join("token");
     std::fs::write(&token_file, format!("{TOKEN}\n")).unwrap();
+    let rules_dir = dir
+        .path()
+        .join(format!("rules-{}", COUNTER.fetch_add(1, Ordering::SeqCst)));
+    std::fs::create_dir_all(&rules_dir).unwrap();
+    std::fs::copy(fixture("rules/test.yml"), rules_dir.join("test.yml")).unwrap();
+    if !options.extra_rules.is_empty() {
+        std::fs::write(rules_dir.join("extra.yml"), &options.extra_rules).unwrap();
+    }
     let mut settings = Settings {
         listen: "127.0.0.1:0".into(),
-        rules_dir: fixture("rules"),
+        rules_dir,
         data_dir: dir.path().join("data"),
         ..Default::default()
     };
@@ -86,6 +99,7 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
     settings.limits.actions_per_service_per_hour = options.actions_per_service_per_hour;
     settings.limits.actions_per_minute = options.actions_per_minute;
     settings.docker.retry_for = options.retry_for;
+    settings.backup.timeout = options.backup_timeout;
     settings.docker.host = options.docker_host.clone();
     let swarm = DockerSwarm::connect(&options.docker_host, Duration::from_secs(10))
         .expect("docker client")
@@ -231,11 +245,35 @@ pub struct TestService {
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
 
 impl TestService {
+    /// A unique name for a test service.
+    pub fn unique_name(tag: &str) -> String {
+        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+        format!("sptest_{tag}_{}_{n}", std::process::id())
+    }
+
+    /// Create a service from raw `docker service create` arguments (name and test label added).
+    pub fn from_args(name: &str, args: &[&str]) -> Self {
+        require_docker();
+        let mut argv = vec![
+            "service",
+            "create",
+            "--detach",
+            "--name",
+            name,
+            "--label",
+            "swarmpilot.test=true",
+        ];
+        argv.extend_from_slice(args);
+        docker(&argv).unwrap_or_else(|e| panic!("docker service create {name}: {e}"));
+        Self {
+            name: name.to_string(),
+        }
+    }
+
     /// Create a replicated service with extra `--label`s and wait until its tasks run.
     pub async fn create(tag: &str, replicas: u64, labels: &[&str]) -> Self {
         require_docker();
-        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
-        let name = format!("sptest_{tag}_{}_{n}", std::process::id());
+        let name = Self::unique_name(tag);
         let mut args = vec![
             "service".to_string(),
             "create".into(),
@@ -267,7 +305,7 @@ impl TestService {
         Self::create(tag, replicas, &["swarmpilot.enable=true"]).await
     }
 
-    fn inspect(&self, format: &str) -> String {
+    pub fn inspect(&self, format: &str) -> String {
         docker(&["service", "inspect", "--format", format, &self.name])
             .unwrap_or_else(|e| panic!("inspect {}: {e}", self.name))
     }

@@ -3,6 +3,7 @@
 
 mod helpers;
 
+mod actions;
 mod bad_input;
 mod restart;
 mod safety;

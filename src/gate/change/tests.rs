@@ -18,6 +18,7 @@ fn service(replicas: u64, labels: &[(&str, &str)]) -> ServiceState {
         mode: ServiceMode::Replicated { replicas },
         update_state: None,
         force_update: 3,
+        template: crate::act::Template::from_task_spec(&Default::default()),
         spec: Default::default(),
     }
 }
@@ -63,7 +64,7 @@ fn plans_replicas(
     #[case] expected: Result<Change, Refusal>,
 ) {
     assert_eq!(
-        plan_change(&action, &service(replicas, labels), OPT_IN),
+        plan_change(&action, &service(replicas, labels), Context::new(OPT_IN)),
         expected
     );
 }
@@ -82,7 +83,8 @@ fn refuses(
     #[case] decision: Decision,
     #[case] reason: &str,
 ) {
-    let refusal = plan_change(&action, &service(replicas, labels), OPT_IN).unwrap_err();
+    let refusal =
+        plan_change(&action, &service(replicas, labels), Context::new(OPT_IN)).unwrap_err();
     assert_eq!(
         (refusal.decision, refusal.reason.as_str()),
         (decision, reason)
@@ -98,7 +100,7 @@ fn busy_services_are_left_alone(#[case] state: &str) {
     let mut svc = service(2, &[]);
     svc.update_state = Some(state.into());
     for action in [up(1, 5), down(1, 1), Action::Restart] {
-        let refusal = plan_change(&action, &svc, OPT_IN).unwrap_err();
+        let refusal = plan_change(&action, &svc, Context::new(OPT_IN)).unwrap_err();
         assert_eq!(refusal.decision, Decision::Busy);
     }
 }
@@ -107,12 +109,12 @@ fn busy_services_are_left_alone(#[case] state: &str) {
 fn completed_update_is_not_busy() {
     let mut svc = service(2, &[]);
     svc.update_state = Some("completed".into());
-    assert!(plan_change(&Action::Restart, &svc, OPT_IN).is_ok());
+    assert!(plan_change(&Action::Restart, &svc, Context::new(OPT_IN)).is_ok());
 }
 
 #[test]
 fn restart_bumps_force_update() {
-    let change = plan_change(&Action::Restart, &service(2, &[]), OPT_IN).unwrap();
+    let change = plan_change(&Action::Restart, &service(2, &[]), Context::new(OPT_IN)).unwrap();
     assert_eq!(change, Change::ForceUpdate { from: 3, to: 4 });
 }
 
@@ -120,6 +122,58 @@ fn restart_bumps_force_update() {
 fn global_services_are_not_scaled() {
     let mut svc = service(2, &[]);
     svc.mode = ServiceMode::Global;
-    let refusal = plan_change(&up(1, 5), &svc, OPT_IN).unwrap_err();
+    let refusal = plan_change(&up(1, 5), &svc, Context::new(OPT_IN)).unwrap_err();
     assert_eq!(refusal.decision, Decision::Refused);
+}
+
+#[test]
+fn rollback_is_allowed_while_paused_and_needs_a_known_template() {
+    let mut svc = service(2, &[]);
+    svc.update_state = Some("paused".into());
+    let current = svc.template.hash();
+    let none = plan_change(&Action::Rollback, &svc, Context::new(OPT_IN)).unwrap_err();
+    assert_eq!(none.decision, Decision::Refused);
+    assert!(
+        none.reason.starts_with("nothing to roll back to"),
+        "{}",
+        none.reason
+    );
+    let same = Context {
+        rollback_to: Some(current),
+        ..Context::new(OPT_IN)
+    };
+    assert!(plan_change(&Action::Rollback, &svc, same).is_err());
+    let other = Context {
+        rollback_to: Some(42),
+        ..Context::new(OPT_IN)
+    };
+    assert_eq!(
+        plan_change(&Action::Rollback, &svc, other),
+        Ok(Change::Template {
+            from: current,
+            to: 42
+        })
+    );
+}
+
+#[rstest]
+#[case::idle_replicated(ServiceMode::Replicated { replicas: 0 }, false, Ok(Change::Job { from: 3, to: 4 }))]
+#[case::replicated_running(ServiceMode::Replicated { replicas: 1 }, false, Err(Decision::Busy))]
+#[case::idle_job(ServiceMode::ReplicatedJob, false, Ok(Change::Job { from: 3, to: 4 }))]
+#[case::job_running(ServiceMode::ReplicatedJob, true, Err(Decision::Busy))]
+#[case::global(ServiceMode::Global, false, Err(Decision::Refused))]
+fn backup_runs(
+    #[case] mode: ServiceMode,
+    #[case] job_running: bool,
+    #[case] expected: Result<Change, Decision>,
+) {
+    let mut svc = service(0, &[]);
+    svc.mode = mode;
+    let context = Context {
+        job_running,
+        ..Context::new(OPT_IN)
+    };
+    let action = Action::BackupNow { job: "web".into() };
+    let got = plan_change(&action, &svc, context).map_err(|r| r.decision);
+    assert_eq!(got, expected);
 }

@@ -79,7 +79,7 @@ async fn concurrent_appends_all_land_once() {
     let mut ids: Vec<String> = replayed
         .entries
         .iter()
-        .map(|e| e.id().to_string())
+        .filter_map(|e| e.id().map(String::from))
         .collect();
     ids.sort();
     ids.dedup();

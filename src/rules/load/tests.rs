@@ -112,6 +112,14 @@ fn loads_every_field() {
     "rules:\n  - name: a\n    match: ['x=y']\n    action: restart\n    on: sometimes\n",
     "r.yml:5:9: on must be firing or resolved, not \"sometimes\""
 )]
+#[case::resolved_scale_up(
+    "rules:\n  - name: a\n    match: ['x=y']\n    on: resolved\n    action: scale_up\n    max_replicas: 3\n",
+    "r.yml:4:9: on: resolved applies only to scale_down and backup_now; a resolved alert never triggers scale_up"
+)]
+#[case::resolved_restart(
+    "rules:\n  - name: a\n    match: ['x=y']\n    on: resolved\n    action: restart\n",
+    "r.yml:4:9: on: resolved applies only to scale_down and backup_now"
+)]
 #[case::empty_match(
     "rules:\n  - name: a\n    match: []\n    action: restart\n",
     "r.yml:3:12: match needs at least one matcher"
