@@ -28,6 +28,8 @@ pub enum SettingsError {
     EmptySecret { what: &'static str, path: String },
     #[error("config: auth.basic_username and auth.basic_password_file go together")]
     HalfBasicAuth,
+    #[error("config: grafana: {0}")]
+    Grafana(String),
 }
 
 #[derive(Debug, Clone, Deserialize)]

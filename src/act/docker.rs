@@ -1,7 +1,8 @@
 //! The real swarm: the single place that builds the bollard client and speaks to the engine.
 
 use super::{
-    Change, DockerError, JobTask, ServiceMode, ServiceState, Swarm, SwarmFuture, Template,
+    Change, DockerError, JobTask, ServiceMode, ServiceState, ServiceSummary, Swarm, SwarmFuture,
+    Template,
 };
 use bollard::models::{Service, ServiceSpec};
 use bollard::query_parameters::{
@@ -166,6 +167,46 @@ impl DockerSwarm {
             .collect())
     }
 
+    async fn summaries(&self, opt_in_label: &str) -> Result<Vec<ServiceSummary>, DockerError> {
+        let docker = self.client()?;
+        let label = format!("{opt_in_label}=true");
+        let filters = HashMap::from([("label", vec![label.as_str()])]);
+        let options = ListServicesOptionsBuilder::new().filters(&filters).build();
+        let services = docker
+            .list_services(Some(options))
+            .await
+            .map_err(classify)?;
+        let filters = HashMap::from([("desired-state", vec!["running"])]);
+        let options = ListTasksOptionsBuilder::new().filters(&filters).build();
+        let tasks = docker.list_tasks(Some(options)).await.map_err(classify)?;
+        let mut running: HashMap<String, u64> = HashMap::new();
+        for task in tasks {
+            let is_running = task
+                .status
+                .and_then(|s| s.state)
+                .is_some_and(|s| s.to_string() == "running");
+            if let (true, Some(id)) = (is_running, task.service_id) {
+                *running.entry(id).or_default() += 1;
+            }
+        }
+        let mut out: Vec<ServiceSummary> = services
+            .into_iter()
+            .filter_map(to_state)
+            .map(|s| ServiceSummary {
+                running: running.get(&s.id).copied().unwrap_or(0),
+                image: s.template.image().to_string(),
+                desired: match s.mode {
+                    ServiceMode::Replicated { replicas } => Some(replicas),
+                    _ => None,
+                },
+                update_state: s.update_state,
+                name: s.name,
+            })
+            .collect();
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(out)
+    }
+
     async fn send(&self, service: &ServiceState, spec: ServiceSpec) -> Result<(), DockerError> {
         let options = UpdateServiceOptions {
             version: i32::try_from(service.version).unwrap_or(i32::MAX),
@@ -210,6 +251,13 @@ impl Swarm for DockerSwarm {
         force_update: u64,
     ) -> SwarmFuture<'a, Vec<JobTask>> {
         Box::pin(self.tasks_of_run(service_id, force_update))
+    }
+
+    fn managed_services<'a>(
+        &'a self,
+        opt_in_label: &'a str,
+    ) -> SwarmFuture<'a, Vec<ServiceSummary>> {
+        Box::pin(self.summaries(opt_in_label))
     }
 
     fn ping(&self) -> SwarmFuture<'_, ()> {

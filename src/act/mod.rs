@@ -39,6 +39,17 @@ pub struct ServiceState {
     pub spec: ServiceSpec,
 }
 
+/// One managed service as the status page shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceSummary {
+    pub name: String,
+    pub image: String,
+    /// `None` for global services.
+    pub desired: Option<u64>,
+    pub running: u64,
+    pub update_state: Option<String>,
+}
+
 /// One task of a job service run, as far as it got.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JobTask {
@@ -165,6 +176,12 @@ pub trait Swarm: Send + Sync {
         service_id: &'a str,
         force_update: u64,
     ) -> SwarmFuture<'a, Vec<JobTask>>;
+
+    /// Every service carrying `<opt_in_label>=true`, with its running task count.
+    fn managed_services<'a>(
+        &'a self,
+        opt_in_label: &'a str,
+    ) -> SwarmFuture<'a, Vec<ServiceSummary>>;
 
     /// Whether the engine answers.
     fn ping(&self) -> SwarmFuture<'_, ()>;

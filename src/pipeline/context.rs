@@ -28,7 +28,7 @@ impl Pipeline {
                 hash: template.hash(),
                 template: template.clone(),
             };
-            if let Err(e) = self.journal.append(&[entry]).await {
+            if let Err(e) = self.append(&[entry]).await {
                 tracing::warn!(service = %service.name, error = %e, "could not journal a template");
             }
         }

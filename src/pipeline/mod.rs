@@ -21,7 +21,9 @@ use crate::decision::{Decision, DecisionRecord};
 use crate::gate::{is_valid_service_name, Budgets, Cooldowns, Dedupe, DeliveryKey, Refusal};
 use crate::parse::{Alert, Notification};
 use crate::record::actions::{ActionLog, ActionView};
+use crate::record::grafana::Annotator;
 use crate::record::journal::{Entry, Intent, Journal, JournalError, Outcome};
+use crate::record::metrics::Metrics;
 use crate::record::record_decision;
 use crate::rules::{Action, ActionKind, Rule, RuleSet};
 use futures_util::future::join_all;
@@ -61,6 +63,24 @@ pub struct Finished {
     pub change: Option<Change>,
 }
 
+/// Where decisions and outcomes are recorded.
+pub struct Records {
+    pub journal: Journal,
+    pub metrics: Arc<Metrics>,
+    pub annotator: Option<Annotator>,
+}
+
+impl Records {
+    /// A journal with fresh metrics and no Grafana.
+    pub fn journal_only(journal: Journal) -> Self {
+        Self {
+            journal,
+            metrics: Arc::new(Metrics::new()),
+            annotator: None,
+        }
+    }
+}
+
 /// The long-lived state behind every request.
 pub struct Pipeline {
     rules: RwLock<Arc<RuleSet>>,
@@ -70,6 +90,8 @@ pub struct Pipeline {
     dedupe: Dedupe,
     budgets: Budgets,
     journal: Journal,
+    metrics: Arc<Metrics>,
+    annotator: Option<Annotator>,
     actions: ActionLog,
     templates: TemplateHistory,
     /// Admission is serialized per service (short: a read and an fsync) ...
@@ -86,7 +108,7 @@ impl Pipeline {
         rules: RuleSet,
         swarm: Arc<dyn Swarm>,
         clock: Arc<dyn Clock>,
-        journal: Journal,
+        records: Records,
         settings: PipelineSettings,
     ) -> Self {
         let locks = || Cache::builder().max_capacity(10_000).build();
@@ -101,7 +123,9 @@ impl Pipeline {
                 clock.clone(),
             ),
             clock,
-            journal,
+            journal: records.journal,
+            metrics: records.metrics,
+            annotator: records.annotator,
             actions: ActionLog::default(),
             templates: TemplateHistory::default(),
             admit_locks: locks(),
@@ -124,6 +148,24 @@ impl Pipeline {
         &self.swarm
     }
 
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
+    }
+
+    /// Append to the journal (fsynced), timing it.
+    pub(crate) async fn append(&self, entries: &[Entry]) -> Result<(), JournalError> {
+        let started = std::time::Instant::now();
+        let result = self.journal.append(entries).await;
+        self.metrics.journal_appended(started.elapsed());
+        result
+    }
+
+    /// Keep `swarmpilot_docker_up` current from every engine call's result.
+    pub fn note_docker<T>(&self, result: &Result<T, DockerError>) {
+        let up = !matches!(result, Err(DockerError::Unreachable(_)));
+        self.metrics.docker_up(up);
+    }
+
     /// The newest actions from the journal.
     pub fn recent_actions(&self, limit: usize) -> Vec<ActionView> {
         self.actions.recent(limit)
@@ -144,6 +186,9 @@ impl Pipeline {
         wait: bool,
     ) -> Result<Vec<DecisionRecord>, JournalError> {
         let rules = self.rules();
+        for alert in &notification.alerts {
+            self.metrics.alert_received(alert.status.as_str());
+        }
         let per_alert = notification
             .alerts
             .iter()
@@ -177,13 +222,13 @@ impl Pipeline {
         let matched: Vec<&Rule> = rules.matching(alert).collect();
         if matched.is_empty() {
             let record = no_match(alert);
-            record_decision(&record);
+            record_decision(&self.metrics, &record);
             return Ok(vec![(record, None)]);
         }
         let mut out = Vec::with_capacity(matched.len());
         for rule in matched {
             let (record, finished) = self.handle_rule(alert, rule, mode).await?;
-            record_decision(&record);
+            record_decision(&self.metrics, &record);
             out.push((record, finished));
         }
         Ok(out)
@@ -359,10 +404,12 @@ impl Pipeline {
 
     async fn read_for_admission(&self, name: &str) -> Result<Option<ServiceState>, DockerError> {
         let read = self.swarm.find_service(name);
-        match tokio::time::timeout(self.settings.admission_read_timeout, read).await {
+        let result = match tokio::time::timeout(self.settings.admission_read_timeout, read).await {
             Ok(result) => result,
             Err(_) => Err(DockerError::Unreachable("read timed out".into())),
-        }
+        };
+        self.note_docker(&result);
+        result
     }
 
     fn intent(&self, alert: &Alert, rule: &Rule, name: &str, change: Option<Change>) -> Intent {

@@ -114,6 +114,13 @@ impl Swarm for FakeSwarm {
         Box::pin(async { Ok(Vec::new()) })
     }
 
+    fn managed_services<'a>(
+        &'a self,
+        _: &'a str,
+    ) -> SwarmFuture<'a, Vec<crate::act::ServiceSummary>> {
+        Box::pin(async { Ok(Vec::new()) })
+    }
+
     fn ping(&self) -> SwarmFuture<'_, ()> {
         Box::pin(async { Ok(()) })
     }
@@ -176,7 +183,7 @@ fn pipeline_with(
         RuleSet::new(rules),
         swarm,
         Arc::new(clock.clone()),
-        journal,
+        Records::journal_only(journal),
         settings,
     );
     Harness {

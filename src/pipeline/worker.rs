@@ -7,6 +7,7 @@ use crate::act::template::short;
 use crate::act::{Change, DockerError, ServiceState};
 use crate::decision::Decision;
 use crate::gate::Refusal;
+use crate::record::grafana::ActionNote;
 use crate::record::journal::{Entry, Intent, Outcome};
 use std::sync::Arc;
 use std::time::Duration;
@@ -71,7 +72,9 @@ impl Pipeline {
     /// One read → target → update round, with bounded recomputation on "out of sequence".
     async fn attempt(&self, intent: &Intent, target: &mut Option<Change>) -> Step {
         for _ in 0..MAX_OUT_OF_SEQUENCE {
-            let service = match self.swarm.find_service(&intent.service).await {
+            let read = self.swarm.find_service(&intent.service).await;
+            self.note_docker(&read);
+            let service = match read {
                 Ok(Some(service)) => service,
                 Ok(None) => {
                     return skipped(refusal(
@@ -150,8 +153,7 @@ impl Pipeline {
             time_ms: unix_ms(self.clock.now()),
             change,
         };
-        self.journal
-            .append(std::slice::from_ref(&entry))
+        self.append(std::slice::from_ref(&entry))
             .await
             .map_err(|e| e.to_string())?;
         self.actions.apply(&entry);
@@ -168,10 +170,11 @@ impl Pipeline {
             reason: finished.reason.clone(),
             change: finished.change,
         };
-        if let Err(e) = self.journal.append(std::slice::from_ref(&entry)).await {
+        if let Err(e) = self.append(std::slice::from_ref(&entry)).await {
             tracing::error!(id = %intent.id, error = %e, "could not journal an outcome");
         }
         self.actions.apply(&entry);
+        self.record_outcome(intent, finished);
         if finished.outcome != Outcome::Succeeded {
             self.cooldowns.clear(&action_key(intent));
             self.dedupe.clear(&delivery_of(intent));
@@ -190,6 +193,35 @@ impl Pipeline {
                 tracing::warn!(id = line.0, service = line.1, action = line.2, outcome = finished.outcome.as_str(), change = change.as_deref().unwrap_or("-"), reason = %finished.reason, "outcome")
             }
         }
+    }
+}
+
+impl Pipeline {
+    /// Metrics and the Grafana annotation of an outcome.
+    fn record_outcome(&self, intent: &Intent, finished: &Finished) {
+        let now = unix_ms(self.clock.now());
+        let took = Duration::from_millis(now.saturating_sub(intent.time_ms));
+        let kind = intent.action.kind().as_str();
+        self.metrics
+            .action_finished(kind, finished.outcome.as_str(), took);
+        let Some(annotator) = &self.annotator else {
+            return;
+        };
+        // Executed or failed actions are worth a mark on the dashboards; skips are not.
+        if finished.outcome == Outcome::Skipped {
+            return;
+        }
+        let change = finished.change.map(|c| c.to_string());
+        annotator.annotate(&ActionNote {
+            time_ms: now,
+            rule: &intent.rule,
+            alert: &intent.alert,
+            service: &intent.service,
+            action: kind,
+            change: change.as_deref(),
+            outcome: finished.outcome.as_str(),
+            reason: &finished.reason,
+        });
     }
 }
 

@@ -23,6 +23,8 @@ pub enum ApiError {
     TooManyRequests(u64),
     #[error("could not journal the decision, nothing was done; retry: {0}")]
     JournalUnwritable(String),
+    #[error("reload failed, the previous rules stay in force:\n{0}")]
+    ReloadFailed(String),
     #[error("no route for {method} {path}")]
     NotFound { method: String, path: String },
 }
@@ -39,6 +41,7 @@ impl ResponseError for ApiError {
             ApiError::NotFound { .. } => StatusCode::NOT_FOUND,
             ApiError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::JournalUnwritable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::ReloadFailed(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 

@@ -1,36 +1,45 @@
 //! The receive step: the HTTP server. It authenticates, bounds and parses the request, hands the
-//! notification to the pipeline and answers with the decisions.
+//! notification to the pipeline and answers with the decisions; it also serves the operator's
+//! endpoints (metrics, health, reload, recent actions, the status page).
 
 pub mod auth;
 pub mod body;
 pub mod error;
+mod observe;
 pub mod routes;
+pub mod status;
 
 use crate::act::Swarm;
 use crate::clock::Clock;
 use crate::gate::budget::{keyed, InjectedClock, Keyed};
-use crate::pipeline::{Pipeline, PipelineSettings, Recovery};
+use crate::pipeline::{Pipeline, PipelineSettings, Records, Recovery};
+use crate::record::grafana::Annotator;
 use crate::record::journal::{Journal, JournalError};
+use crate::record::metrics::Metrics;
 use crate::rules::{load_rules_dir, RuleErrors};
-use crate::settings::{Settings, SettingsError};
+use crate::settings::{AuthSettings, Settings, SettingsError};
 use actix_web::dev::Server;
-use actix_web::{web, App, HttpRequest, HttpServer};
+use actix_web::{middleware, web, App, HttpRequest, HttpServer};
 pub use auth::Auth;
 use error::ApiError;
 use governor::clock::Clock as _;
 use std::net::{IpAddr, TcpListener};
-use std::sync::Arc;
-use std::time::Duration;
+use std::path::PathBuf;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// Shared by every worker.
 pub struct AppState {
     pub pipeline: Arc<Pipeline>,
-    pub auth: Auth,
+    auth: RwLock<Auth>,
     pub max_body_bytes: usize,
     pub dry_run: bool,
     /// `limits.requests_per_second_per_client`, keyed by the peer address.
     client_rate: Option<Keyed<IpAddr>>,
     rate_clock: InjectedClock,
+    rules_dir: PathBuf,
+    auth_settings: AuthSettings,
+    opt_in_label: String,
 }
 
 impl AppState {
@@ -45,6 +54,52 @@ impl AppState {
             ApiError::TooManyRequests(wait.as_secs() + u64::from(wait.subsec_nanos() > 0))
         })
     }
+
+    pub fn check_auth(&self, req: &HttpRequest) -> Result<(), ApiError> {
+        let header = req
+            .headers()
+            .get(actix_web::http::header::AUTHORIZATION)
+            .map(|v| v.as_bytes());
+        let auth = self.auth.read().unwrap_or_else(|e| e.into_inner());
+        auth.check(header).map_err(ApiError::Unauthorized)
+    }
+
+    /// Reload the rules and the auth secrets atomically: all of it or none of it. A broken rule
+    /// file keeps the old set and is reported with file:line:col.
+    pub fn reload(&self) -> Result<usize, String> {
+        let metrics = self.pipeline.metrics();
+        let loaded = load_rules_dir(&self.rules_dir)
+            .map_err(|e| e.to_string())
+            .and_then(|rules| {
+                let auth = Auth::from_settings(&self.auth_settings).map_err(|e| e.to_string())?;
+                Ok((rules, auth))
+            });
+        match loaded {
+            Ok((rules, auth)) => {
+                let count = rules.len();
+                self.pipeline.replace_rules(rules);
+                *self.auth.write().unwrap_or_else(|e| e.into_inner()) = auth;
+                metrics.rules_loaded(count);
+                metrics.reload(true, unix_secs());
+                tracing::info!(rules = count, "reloaded");
+                Ok(count)
+            }
+            Err(message) => {
+                metrics.reload(false, unix_secs());
+                for line in message.lines() {
+                    tracing::error!(error = %line, "reload failed; keeping the previous rules");
+                }
+                Err(message)
+            }
+        }
+    }
+}
+
+fn unix_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs()
 }
 
 /// Why the server could not start.
@@ -73,7 +128,7 @@ pub struct Dependencies {
 pub struct Application {
     port: u16,
     server: Server,
-    pipeline: Arc<Pipeline>,
+    state: web::Data<AppState>,
     recovery: Recovery,
 }
 
@@ -87,13 +142,22 @@ impl Application {
         if auth.is_open() {
             tracing::warn!("no auth configured: any local process may POST /webhook");
         }
+        let metrics = Arc::new(Metrics::new());
+        metrics.rules_loaded(rules.len());
+        metrics.reload(true, unix_secs());
+        let annotator = Annotator::start(&settings.grafana, metrics.clone())?;
         let (journal, replayed) = Journal::open(&settings.data_dir)?;
         let rate_clock = InjectedClock(deps.clock.clone());
+        let records = Records {
+            journal,
+            metrics,
+            annotator,
+        };
         let pipeline = Arc::new(Pipeline::new(
             rules,
             deps.swarm,
             deps.clock,
-            journal,
+            records,
             pipeline_settings(settings),
         ));
         let recovery = pipeline.recover(replayed).await?;
@@ -103,8 +167,8 @@ impl Application {
         })?;
         let port = listener.local_addr().map_or(0, |a| a.port());
         let state = web::Data::new(AppState {
-            pipeline: pipeline.clone(),
-            auth,
+            pipeline,
+            auth: RwLock::new(auth),
             max_body_bytes: settings.limits.max_body_bytes,
             dry_run: settings.dry_run,
             client_rate: keyed(
@@ -113,30 +177,26 @@ impl Application {
                 &rate_clock,
             ),
             rate_clock,
+            rules_dir: settings.rules_dir.clone(),
+            auth_settings: settings.auth.clone(),
+            opt_in_label: settings.opt_in_label.clone(),
         });
-        let server = HttpServer::new(move || {
-            App::new()
-                .app_data(state.clone())
-                .route("/webhook", web::post().to(routes::webhook))
-                .route("/-/healthy", web::get().to(routes::healthy))
-                .route("/-/ready", web::get().to(routes::ready))
-                .route("/api/v1/actions", web::get().to(routes::actions))
-                .default_service(web::to(routes::not_found))
-        })
-        .workers(2)
-        .listen(listener)
-        .map_err(|source| StartError::Bind {
-            addr: settings.listen.clone(),
-            source,
-        })?
-        .run();
+        let server = serve(listener, state.clone(), &settings.listen)?;
         tracing::info!(port, "listening");
         Ok(Self {
             port,
             server,
-            pipeline,
+            state,
             recovery,
         })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn pipeline(&self) -> Arc<Pipeline> {
+        self.state.pipeline.clone()
     }
 
     /// A handle to stop the server (tests restart swarmpilot on the same data_dir).
@@ -149,18 +209,41 @@ impl Application {
         &self.recovery
     }
 
-    pub fn port(&self) -> u16 {
-        self.port
-    }
-
-    pub fn pipeline(&self) -> Arc<Pipeline> {
-        self.pipeline.clone()
-    }
-
-    /// Serve until SIGINT/SIGTERM (graceful: in-flight requests finish).
+    /// Serve until SIGINT/SIGTERM (graceful: in-flight requests finish); SIGHUP reloads.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        observe::spawn_docker_probe(self.state.pipeline.clone());
+        observe::spawn_reload_on_sighup(self.state.clone());
         self.server.await
     }
+}
+
+fn serve(
+    listener: TcpListener,
+    state: web::Data<AppState>,
+    addr: &str,
+) -> Result<Server, StartError> {
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(state.clone())
+            .wrap(middleware::from_fn(observe::http_metrics))
+            .route("/webhook", web::post().to(routes::webhook))
+            .route("/metrics", web::get().to(routes::metrics))
+            .route("/-/healthy", web::get().to(routes::healthy))
+            .route("/-/ready", web::get().to(routes::ready))
+            .route("/-/reload", web::post().to(routes::reload))
+            .route("/api/v1/actions", web::get().to(routes::actions))
+            .route("/", web::get().to(status::page))
+            .default_service(web::to(routes::not_found))
+    })
+    .workers(2)
+    .client_request_timeout(Duration::from_secs(10))
+    .listen(listener)
+    .map_err(|source| StartError::Bind {
+        addr: addr.to_string(),
+        source,
+    })?
+    .run();
+    Ok(server)
 }
 
 fn pipeline_settings(settings: &Settings) -> PipelineSettings {

@@ -6,7 +6,7 @@ use super::AppState;
 use crate::decision::DecisionRecord;
 use crate::parse::parse_notification;
 use crate::pipeline::Mode;
-use actix_web::http::{header, StatusCode};
+use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
 
@@ -33,14 +33,7 @@ pub async fn webhook(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     state.check_client_rate(&req)?;
-    let authorization = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .map(|v| v.as_bytes());
-    state
-        .auth
-        .check(authorization)
-        .map_err(ApiError::Unauthorized)?;
+    state.check_auth(&req)?;
     let query = web::Query::<WebhookQuery>::from_query(req.query_string())
         .map_err(|e| ApiError::BadQuery(e.to_string()))?;
     require_json(&req)?;
@@ -68,6 +61,28 @@ pub async fn webhook(
     Ok(HttpResponse::Ok().json(WebhookAnswer { decisions, warning }))
 }
 
+/// `GET /metrics`: Prometheus text format.
+pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4; charset=utf-8")
+        .body(state.pipeline.metrics().render())
+}
+
+/// `POST /-/reload`: reload rules and secrets (the same as SIGHUP); authenticated like /webhook.
+pub async fn reload(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    state.check_client_rate(&req)?;
+    state.check_auth(&req)?;
+    match state.reload() {
+        Ok(rules) => Ok(HttpResponse::Ok().json(serde_json::json!({
+            "status": "reloaded", "rules": rules
+        }))),
+        Err(message) => Err(ApiError::ReloadFailed(message)),
+    }
+}
+
 /// `GET /-/healthy`: the process answers.
 pub async fn healthy() -> HttpResponse {
     HttpResponse::Ok().json(serde_json::json!({ "status": "healthy" }))
@@ -76,7 +91,9 @@ pub async fn healthy() -> HttpResponse {
 /// `GET /-/ready`: rules are loaded and the Docker engine answers.
 pub async fn ready(state: web::Data<AppState>) -> HttpResponse {
     let rules = state.pipeline.rules().len();
-    match state.pipeline.swarm().ping().await {
+    let ping = state.pipeline.swarm().ping().await;
+    state.pipeline.note_docker(&ping);
+    match ping {
         Ok(()) => HttpResponse::Ok().json(serde_json::json!({
             "status": "ready", "rules": rules, "docker": "up"
         })),

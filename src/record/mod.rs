@@ -1,17 +1,25 @@
-//! The record step: the one place that turns a decision into its log line. The journal, metrics
-//! and Grafana annotations attach here, so every sink sees the same decision.
+//! The record step: the journal (durable intents and outcomes), the recent-actions view, metrics,
+//! Grafana annotations, and the one place that turns a decision into its log line and counter.
 
 pub mod actions;
+pub mod grafana;
 pub mod journal;
+pub mod metrics;
 
 use crate::decision::{Decision, DecisionRecord};
+use metrics::Metrics;
 
-/// Log one decision: a line per (alert, rule), at a level that matches what happened.
-pub fn record_decision(record: &DecisionRecord) {
+/// Log and count one decision: a line per (alert, rule), at a level that matches what happened.
+pub fn record_decision(metrics: &Metrics, record: &DecisionRecord) {
     let rule = record.rule.as_deref().unwrap_or("-");
     let service = record.service.as_deref().unwrap_or("-");
     let action = record.action.as_deref().unwrap_or("-");
     let change = record.change.as_deref().unwrap_or("-");
+    metrics.decision(
+        record.rule.as_deref().unwrap_or(""),
+        record.action.as_deref().unwrap_or(""),
+        record.decision.as_str(),
+    );
     macro_rules! line {
         ($level:ident) => {
             tracing::$level!(
