@@ -5,6 +5,18 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 bash scripts/setup-swarm.sh
+# The rest of the real parts the suite drives: Alertmanager + amtool, Prometheus + promtool,
+# and headless Chromium for the status page.
+missing=()
+command -v prometheus-alertmanager >/dev/null 2>&1 || missing+=(prometheus-alertmanager)
+command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "test: installing ${missing[*]}" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
 # Services left by an interrupted earlier run (tests name theirs uniquely and remove them).
 leftovers=$(docker service ls -q --filter label=swarmpilot.test=true)
 if [ -n "$leftovers" ]; then

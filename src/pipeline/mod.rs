@@ -148,6 +148,11 @@ impl Pipeline {
         &self.swarm
     }
 
+    /// The pipeline's (injected) clock.
+    pub fn now(&self) -> SystemTime {
+        self.clock.now()
+    }
+
     pub fn metrics(&self) -> &Arc<Metrics> {
         &self.metrics
     }

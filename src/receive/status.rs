@@ -37,7 +37,7 @@ pub async fn page(state: web::Data<AppState>) -> HttpResponse {
                 h1 { "swarmpilot" }
                 p.muted {
                     (rules) " rules loaded · " (state.opt_in_label) "=true opts a service in · "
-                    "updated " (rfc3339(SystemTime::now()))
+                    "updated " (rfc3339(pipeline.now()))
                     @if state.dry_run { " · " span.bad { "dry run: the swarm is never changed" } }
                 }
                 h2 { "Managed services" }

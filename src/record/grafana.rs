@@ -179,3 +179,40 @@ async fn check_dashboard(
         Err(e) => tracing::warn!(%uid, error = %e, "could not check grafana.dashboard_uid"),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn text_is_html_escaped_and_tags_name_the_action() {
+        let settings = GrafanaSettings {
+            url: "http://127.0.0.1:9".into(),
+            dashboard_uid: String::new(),
+            ..Default::default()
+        };
+        let annotator = Annotator::start(&settings, Arc::new(Metrics::new()))
+            .unwrap()
+            .unwrap();
+        let note = ActionNote {
+            time_ms: 1_700_000_000_000,
+            rule: "r<1>",
+            alert: "A&B",
+            service: "web",
+            action: "restart",
+            change: Some("force_update 1→2"),
+            outcome: "failed",
+            reason: "<script>alert(1)</script>",
+        };
+        let a = annotator.build(&note);
+        assert_eq!(a.time, 1_700_000_000_000);
+        assert_eq!(a.tags, ["swarmpilot", "restart", "web", "failed"]);
+        assert_eq!(
+            a.text,
+            "restart web: force_update 1→2 — failed (rule r&lt;1&gt;, alert A&amp;B): &lt;script&gt;alert(1)&lt;/script&gt;"
+        );
+        assert_eq!(a.dashboard_uid, None);
+        let json = serde_json::to_value(&a).unwrap();
+        assert!(json.get("dashboardUID").is_none());
+    }
+}

@@ -15,10 +15,12 @@ use swarmpilot::receive::{Application, Dependencies};
 use swarmpilot::settings::Settings;
 
 pub const TOKEN: &str = "test-token-5f2a";
+pub const GRAFANA_TOKEN: &str = "glsa_test_0123";
 pub const TEST_IMAGE: &str = "swarmpilot-test/busybox:1";
 
 pub struct TestApp {
     pub address: String,
+    pub rules_dir: PathBuf,
     pub client: reqwest::Client,
     pub clock: ManualClock,
     pub data_dir: PathBuf,
@@ -38,6 +40,9 @@ pub struct AppOptions {
     /// A second rules file next to the fixture's, for rules that name per-test services.
     pub extra_rules: String,
     pub backup_timeout: Duration,
+    /// Grafana base URL (a stand-in server in tests); the token is `GRAFANA_TOKEN`.
+    pub grafana_url: String,
+    pub dashboard_uid: String,
     /// Reuse a data_dir (and its journal) from an earlier app.
     pub reuse: Option<(Arc<tempfile::TempDir>, ManualClock)>,
 }
@@ -53,6 +58,8 @@ impl Default for AppOptions {
             retry_for: Duration::from_secs(600),
             extra_rules: String::new(),
             backup_timeout: Duration::from_secs(1800),
+            grafana_url: String::new(),
+            dashboard_uid: String::new(),
             reuse: None,
         }
     }
@@ -100,6 +107,13 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
     settings.limits.actions_per_minute = options.actions_per_minute;
     settings.docker.retry_for = options.retry_for;
     settings.backup.timeout = options.backup_timeout;
+    if !options.grafana_url.is_empty() {
+        let token = dir.path().join("grafana-token");
+        std::fs::write(&token, GRAFANA_TOKEN).unwrap();
+        settings.grafana.url = options.grafana_url.clone();
+        settings.grafana.token_file = token.display().to_string();
+        settings.grafana.dashboard_uid = options.dashboard_uid.clone();
+    }
     settings.docker.host = options.docker_host.clone();
     let swarm = DockerSwarm::connect(&options.docker_host, Duration::from_secs(10))
         .expect("docker client")
@@ -121,6 +135,7 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
         client: reqwest::Client::new(),
         clock,
         data_dir: settings.data_dir.clone(),
+        rules_dir: settings.rules_dir.clone(),
         recovery,
         handle,
         _dir: dir,
@@ -141,6 +156,39 @@ impl TestApp {
             .send()
             .await
             .expect("request sent")
+    }
+
+    /// The injected clock as Unix milliseconds.
+    pub fn clock_ms(&self) -> u64 {
+        use swarmpilot::clock::Clock;
+        self.clock
+            .now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as u64
+    }
+
+    /// The value of one metric line (`name{labels}` exactly as exposed), if present.
+    pub async fn metric(&self, series: &str) -> Option<f64> {
+        let text = self.get("/metrics").await.text().await.unwrap();
+        text.lines()
+            .find_map(|l| l.strip_prefix(series).and_then(|v| v.trim().parse().ok()))
+    }
+
+    /// Wait for the outcome line of an action.
+    pub async fn outcome(&self, id: &str) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(line) = self
+                .journal()
+                .into_iter()
+                .find(|l| l["id"] == id && l["type"] == "outcome")
+            {
+                return line;
+            }
+            assert!(Instant::now() < deadline, "no outcome for {id}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 
     /// The journal's lines, parsed.

@@ -1,10 +1,12 @@
 //! Behaviour through the real HTTP server (port 0) and the real swarm. Docker must be reachable:
 //! run `scripts/test.sh`, which sets it up; these tests fail, never skip, without it.
 
+mod grafana_standin;
 mod helpers;
 
 mod actions;
 mod bad_input;
+mod observability;
 mod restart;
 mod safety;
 mod scaling;

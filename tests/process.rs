@@ -1,6 +1,6 @@
-//! swarmpilot killed with SIGKILL between an intent and its outcome, then started again: every
-//! journaled intent ends with exactly one outcome, the action runs at most once, and cooldowns
-//! persist. Runs the real binary against the real swarm.
+//! The real binary as a process, against the real swarm. Killed with SIGKILL between an intent
+//! and its outcome, then started again: every journaled intent ends with exactly one outcome, the
+//! action runs at most once, and cooldowns persist. SIGHUP reloads the rules.
 
 #[path = "api/helpers.rs"]
 #[allow(dead_code)]
@@ -50,15 +50,20 @@ impl Instance {
 
     /// Start the binary with a config pointing Docker at `docker_host`.
     async fn start(&self, docker_host: &str) -> Process {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        self.start_with_rules(docker_host, &root.join("tests/fixtures/rules"))
+            .await
+    }
+
+    async fn start_with_rules(&self, docker_host: &str, rules: &Path) -> Process {
         let port = free_port();
         let config = self.dir.path().join("swarmpilot.toml");
-        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
         std::fs::write(
             &config,
             format!(
                 "listen = \"127.0.0.1:{port}\"\nrules_dir = {:?}\ndata_dir = {:?}\n\
                  [auth]\nbearer_token_file = {:?}\n[docker]\nhost = {docker_host:?}\n",
-                root.join("tests/fixtures/rules"),
+                rules,
                 self.dir.path().join("data"),
                 self.dir.path().join("token"),
             ),
@@ -231,4 +236,74 @@ async fn an_intent_older_than_retry_for_is_expired_on_start_not_run() {
     // Its cooldown long passed: a new alert acts.
     let answer = post(&process, &alert_payload("TestUnhealthy", &svc.name)).await;
     assert_eq!(answer["decisions"][0]["decision"], "queued", "{answer}");
+}
+
+#[tokio::test]
+async fn sighup_reloads_the_rules_and_a_broken_file_keeps_the_old_ones() {
+    let instance = Instance::new();
+    let rules = instance.dir.path().join("rules");
+    std::fs::create_dir_all(&rules).unwrap();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    std::fs::copy(
+        root.join("tests/fixtures/rules/test.yml"),
+        rules.join("test.yml"),
+    )
+    .unwrap();
+    let process = instance.start_with_rules("", &rules).await;
+    let metric = |name: &'static str| {
+        let address = process.address.clone();
+        async move {
+            let text = reqwest::get(format!("{address}/metrics"))
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
+            text.lines()
+                .find_map(|l| l.strip_prefix(name).map(|v| v.trim().to_string()))
+                .unwrap_or_default()
+        }
+    };
+    assert_eq!(metric("swarmpilot_rules_loaded").await, "5");
+
+    std::fs::write(
+        rules.join("more.yml"),
+        "rules:\n  - name: added\n    match: ['alertname=\"X\"']\n    action: restart\n",
+    )
+    .unwrap();
+    hangup(&process);
+    wait_until(|| async { metric("swarmpilot_rules_loaded").await == "6" }).await;
+
+    std::fs::write(
+        rules.join("more.yml"),
+        "rules:\n  - name: added\n    action: restart\n",
+    )
+    .unwrap();
+    hangup(&process);
+    wait_until(|| async { metric("swarmpilot_config_last_reload_successful").await == "0" }).await;
+    assert_eq!(
+        metric("swarmpilot_rules_loaded").await,
+        "6",
+        "old rules kept"
+    );
+}
+
+fn hangup(process: &Process) {
+    let status = Command::new("kill")
+        .args(["-HUP", &process.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+async fn wait_until<F, Fut>(mut condition: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !condition().await {
+        assert!(Instant::now() < deadline, "condition not reached");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
