@@ -1,0 +1,281 @@
+//! The shipped configuration, validated by the real tools: amtool for the Alertmanager route,
+//! promtool for the alert rules and their unit tests, the Docker engine for the stack files, and
+//! swarmpilot's own loader for the rules those alerts reach.
+
+#[path = "api/helpers.rs"]
+#[allow(dead_code)]
+mod helpers;
+
+use helpers::{docker, require_docker};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+use swarmpilot::parse::{Alert, AlertStatus};
+use swarmpilot::rules::load_rules_dir;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn run(program: &str, args: &[&str]) -> String {
+    let out = Command::new(program)
+        .args(args)
+        .current_dir(root())
+        .output()
+        .unwrap_or_else(|e| panic!("{program} not installed ({e}): run scripts/test.sh"));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{program} {args:?} failed:\n{text}");
+    text
+}
+
+#[test]
+fn alertmanager_config_passes_amtool() {
+    let text = run("amtool", &["check-config", "alertmanager/alertmanager.yml"]);
+    assert!(text.contains("SUCCESS"), "{text}");
+    let config = std::fs::read_to_string(root().join("alertmanager/alertmanager.yml")).unwrap();
+    for needle in [
+        "max_alerts: 0",
+        "send_resolved: true",
+        "credentials_file: /run/secrets/swarmpilot_token",
+        "url: http://swarmpilot:9095/webhook",
+    ] {
+        assert!(config.contains(needle), "alertmanager.yml lacks {needle}");
+    }
+}
+
+#[test]
+fn alert_rules_pass_promtool_and_their_unit_tests() {
+    run("promtool", &["check", "rules", "alertmanager/alerts.yml"]);
+    let text = run(
+        "promtool",
+        &["test", "rules", "alertmanager/alerts_test.yml"],
+    );
+    assert!(text.contains("SUCCESS"), "{text}");
+}
+
+/// Every shipped alert, with the labels its rule gives it, reaches a shipped swarmpilot rule.
+#[test]
+fn every_shipped_alert_reaches_a_shipped_rule() {
+    let text = std::fs::read_to_string(root().join("alertmanager/alerts.yml")).unwrap();
+    let doc: serde_json::Value = marked_yaml::from_yaml(0, &text).unwrap();
+    let rules = load_rules_dir(&root().join("rules")).unwrap();
+    let mut alerts = 0;
+    for group in doc["groups"].as_array().unwrap() {
+        for rule in group["rules"].as_array().unwrap() {
+            let Some(name) = rule["alert"].as_str() else {
+                continue;
+            };
+            alerts += 1;
+            let mut labels: BTreeMap<String, String> = rule["labels"]
+                .as_object()
+                .map(|m| {
+                    m.iter()
+                        .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_string()))
+                        .collect()
+                })
+                .unwrap_or_default();
+            labels.insert("alertname".into(), name.into());
+            labels
+                .entry("service".into())
+                .or_insert_with(|| "app_web".into());
+            let alert = Alert {
+                status: AlertStatus::Firing,
+                labels,
+                ..Default::default()
+            };
+            let matched: Vec<&str> = rules.matching(&alert).map(|r| r.name.as_str()).collect();
+            assert!(
+                !matched.is_empty(),
+                "alert {name} reaches no rule in rules/"
+            );
+        }
+    }
+    assert_eq!(alerts, 6);
+}
+
+fn remove_stacks(names: &[&str]) {
+    let _ = docker(&[&["stack", "rm"], names].concat());
+    let deadline = Instant::now() + Duration::from_secs(90);
+    for name in names {
+        let label = format!("label=com.docker.stack.namespace={name}");
+        loop {
+            let left = docker(&["service", "ls", "-q", "--filter", &label]).unwrap_or_default();
+            let nets = docker(&["network", "ls", "-q", "--filter", &label]).unwrap_or_default();
+            if left.is_empty() && nets.is_empty() {
+                break;
+            }
+            assert!(Instant::now() < deadline, "stack {name} not removed");
+            std::thread::sleep(Duration::from_millis(500));
+        }
+    }
+}
+
+fn secret(name: &str) {
+    if docker(&["secret", "inspect", name]).is_err() {
+        let status = Command::new("sh")
+            .args([
+                "-c",
+                &format!("printf test-secret | docker secret create {name} -"),
+            ])
+            .status()
+            .unwrap();
+        assert!(status.success(), "could not create secret {name}");
+    }
+}
+
+fn deploy(file: &Path, stack: &str) -> String {
+    docker(&[
+        "stack",
+        "deploy",
+        "--resolve-image",
+        "never",
+        "--detach=true",
+        "-c",
+        file.to_str().unwrap(),
+        stack,
+    ])
+    .unwrap_or_else(|e| panic!("{} does not deploy: {e}", file.display()))
+}
+
+fn inspect(service: &str, format: &str) -> String {
+    docker(&["service", "inspect", "--format", format, service])
+        .unwrap_or_else(|e| panic!("{service}: {e}"))
+}
+
+/// The stacks parse and deploy on the real swarm (images are not pulled: no registry here), in
+/// the order an operator deploys them, and carry what swarmpilot and the operator rely on.
+#[test]
+fn shipped_stacks_deploy_on_the_swarm() {
+    require_docker();
+    let stacks = ["backup", "monitoring", "app"];
+    remove_stacks(&stacks);
+    for name in [
+        "swarmpilot_token",
+        "swarmpilot_grafana_token",
+        "grafana_admin_password",
+        "postgres_password",
+    ] {
+        secret(name);
+    }
+    let dir = root().join("stacks");
+    deploy(&dir.join("app.yml"), "app");
+    deploy(&dir.join("monitoring.yml"), "monitoring");
+    deploy(&dir.join("backup.yml"), "backup");
+
+    // Application: opted in with bounds, rollback-safe updates, spread, encrypted networks.
+    assert_eq!(
+        inspect("app_web", "{{index .Spec.Labels \"swarmpilot.enable\"}}"),
+        "true"
+    );
+    assert_eq!(
+        inspect(
+            "app_web",
+            "{{index .Spec.Labels \"swarmpilot.max_replicas\"}}"
+        ),
+        "8"
+    );
+    assert_eq!(
+        inspect("app_web", "{{.Spec.UpdateConfig.FailureAction}}"),
+        "rollback"
+    );
+    assert_eq!(
+        inspect("app_web", "{{.Spec.RollbackConfig.FailureAction}}"),
+        "pause"
+    );
+    assert_eq!(
+        inspect("app_web", "{{.Spec.TaskTemplate.Placement.MaxReplicas}}"),
+        "2"
+    );
+    assert_eq!(
+        inspect("app_db", "{{index .Spec.Labels \"swarmpilot.enable\"}}"),
+        "",
+        "stateful db is never automated"
+    );
+    let data = docker(&[
+        "network",
+        "inspect",
+        "--format",
+        "{{.Internal}} {{index .Options \"encrypted\"}}",
+        "app_data",
+    ])
+    .unwrap();
+    assert_eq!(data, "true true");
+    let front = docker(&[
+        "network",
+        "inspect",
+        "--format",
+        "{{index .Options \"encrypted\"}}",
+        "app_frontend",
+    ])
+    .unwrap();
+    assert_eq!(front, "true");
+
+    // Monitoring: every component, swarmpilot on a manager with the socket and its secrets.
+    for service in [
+        "swarmpilot",
+        "prometheus",
+        "alertmanager",
+        "grafana",
+        "loki",
+        "promtail",
+        "cadvisor",
+        "node-exporter",
+    ] {
+        inspect(&format!("monitoring_{service}"), "{{.ID}}");
+    }
+    let swarmpilot = "monitoring_swarmpilot";
+    assert_eq!(
+        inspect(
+            swarmpilot,
+            "{{json .Spec.TaskTemplate.Placement.Constraints}}"
+        ),
+        "[\"node.role == manager\"]"
+    );
+    let mounts = inspect(
+        swarmpilot,
+        "{{range .Spec.TaskTemplate.ContainerSpec.Mounts}}{{.Target}} {{end}}",
+    );
+    assert!(mounts.contains("/var/run/docker.sock"), "{mounts}");
+    let secrets = inspect(
+        swarmpilot,
+        "{{range .Spec.TaskTemplate.ContainerSpec.Secrets}}{{.SecretName}} {{end}}",
+    );
+    let mut secrets: Vec<&str> = secrets.split_whitespace().collect();
+    secrets.sort();
+    assert_eq!(secrets, ["swarmpilot_grafana_token", "swarmpilot_token"]);
+    assert_eq!(
+        inspect(
+            "monitoring_cadvisor",
+            "{{if .Spec.Mode.Global}}global{{end}}"
+        ),
+        "global"
+    );
+
+    // Backup: job services swarmpilot can run, on the app's data network.
+    for job in ["backup_postgres-dump", "backup_volume-tar"] {
+        assert_eq!(inspect(job, "{{.Spec.Mode.Replicated.Replicas}}"), "0");
+        assert_eq!(
+            inspect(job, "{{.Spec.TaskTemplate.RestartPolicy.Condition}}"),
+            "none"
+        );
+        assert_eq!(
+            inspect(job, "{{index .Spec.Labels \"swarmpilot.enable\"}}"),
+            "true"
+        );
+    }
+    let args = inspect(
+        "backup_postgres-dump",
+        "{{json .Spec.TaskTemplate.ContainerSpec.Args}}",
+    );
+    assert!(
+        args.contains("-mtime +7 -delete"),
+        "7-day retention: {args}"
+    );
+
+    remove_stacks(&stacks);
+}
