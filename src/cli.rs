@@ -122,7 +122,13 @@ fn init_logging(format: LogFormat) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let registry = tracing_subscriber::registry().with(filter);
     let result = match format {
-        LogFormat::Logfmt => registry.with(tracing_logfmt::layer()).try_init(),
+        LogFormat::Logfmt => registry
+            .with(
+                tracing_logfmt::builder()
+                    .layer()
+                    .with_writer(std::io::stderr),
+            )
+            .try_init(),
         LogFormat::Json => registry
             .with(
                 tracing_subscriber::fmt::layer()

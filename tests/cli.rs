@@ -102,3 +102,61 @@ fn serve_refuses_an_open_listener_without_auth() {
         text(&out.stderr)
     );
 }
+
+/// Serve briefly (Docker pointed at nothing) and return what it logged.
+fn serve_logs(log_format: &str) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_swarmpilot"))
+        .args(["--log-format", log_format, "serve"])
+        .current_dir(root())
+        .env("RUST_LOG", "info")
+        .env("SWARMPILOT_LISTEN", format!("127.0.0.1:{port}"))
+        .env("SWARMPILOT_DATA_DIR", dir.path())
+        .env("SWARMPILOT_DOCKER__HOST", "unix:///nonexistent/docker.sock")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(std::time::Instant::now() < deadline, "serve did not listen");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let _ = child.wait();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.stdout.is_empty(), "logs go to stderr");
+    text(&out.stderr)
+}
+
+#[test]
+fn logs_are_logfmt_by_default_and_json_on_request() {
+    let logfmt = serve_logs("logfmt");
+    let line = logfmt
+        .lines()
+        .find(|l| l.contains("rules loaded"))
+        .expect(&logfmt);
+    assert!(
+        line.contains("level=info")
+            && line.contains("message=\"rules loaded\"")
+            && line.contains("rules=6"),
+        "{line}"
+    );
+
+    let json = serve_logs("json");
+    let line = json
+        .lines()
+        .find(|l| l.contains("rules loaded"))
+        .expect(&json);
+    let value: serde_json::Value = serde_json::from_str(line).expect("a JSON line");
+    assert_eq!(value["level"], "INFO");
+    assert_eq!(value["fields"]["message"], "rules loaded");
+    assert_eq!(value["fields"]["rules"], 6);
+}
