@@ -95,14 +95,6 @@ impl Instance {
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 async fn post(process: &Process, payload: &Value) -> Value {
     let response = reqwest::Client::new()
         .post(format!("{}/webhook", process.address))

@@ -63,26 +63,7 @@ async fn rollback_with_no_earlier_template_is_refused() {
 async fn rollback_is_allowed_on_a_paused_bad_rollout() {
     let app = spawn_app().await;
     let svc = TestService::opted_in("rollback_paused", 2).await;
-    docker(&[
-        "service",
-        "update",
-        "--detach",
-        "--update-failure-action",
-        "pause",
-        "--update-monitor",
-        "5s",
-        "--update-parallelism",
-        "1",
-        "--update-delay",
-        "20s",
-        "--image",
-        V2,
-        "--args",
-        "sh -c 'exit 3'",
-        &svc.name,
-    ])
-    .unwrap();
-    wait_for(|| svc.update_state() == "paused", "bad rollout paused").await;
+    svc.pause_with_bad_rollout(&["--image", V2]).await;
 
     let d = app.fire("TestBadRollout", &svc.name).await;
     assert_eq!(only(&d)["decision"], "executed", "{d:?}");

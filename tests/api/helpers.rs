@@ -412,6 +412,41 @@ impl TestService {
     }
 }
 
+impl TestService {
+    /// Start an update whose new tasks exit at once, with `--update-failure-action pause`, and
+    /// wait until Swarm has paused it (the old task keeps running). `extra` adds update flags.
+    pub async fn pause_with_bad_rollout(&self, extra: &[&str]) {
+        let mut args = vec![
+            "service",
+            "update",
+            "--detach",
+            "--update-failure-action",
+            "pause",
+            "--update-monitor",
+            "5s",
+            "--update-parallelism",
+            "1",
+            "--update-delay",
+            "20s",
+            "--args",
+            "sh -c 'exit 3'",
+        ];
+        args.extend_from_slice(extra);
+        args.push(&self.name);
+        docker(&args).expect("start a failing update");
+        wait_for(|| self.update_state() == "paused", "bad rollout paused").await;
+    }
+}
+
+/// A free port on loopback.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
 impl Drop for TestService {
     fn drop(&mut self) {
         let _ = docker(&["service", "rm", &self.name]);

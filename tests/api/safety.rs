@@ -240,24 +240,7 @@ async fn a_client_over_its_rate_gets_429_with_retry_after() {
 async fn a_paused_bad_rollout_is_never_scaled() {
     let app = spawn_app().await;
     let svc = TestService::opted_in("paused", 2).await;
-    docker(&[
-        "service",
-        "update",
-        "--detach",
-        "--update-failure-action",
-        "pause",
-        "--update-monitor",
-        "5s",
-        "--update-parallelism",
-        "1",
-        "--update-delay",
-        "20s",
-        "--args",
-        "sh -c 'exit 3'",
-        &svc.name,
-    ])
-    .expect("start a failing update");
-    wait_for(|| svc.update_state() == "paused", "update paused").await;
+    svc.pause_with_bad_rollout(&[]).await;
     let version = svc.version();
     let healthy = svc.running_tasks();
     assert!(healthy >= 1, "the old task still runs");
