@@ -8,6 +8,7 @@ pub mod matcher;
 
 use crate::parse::{Alert, AlertStatus};
 use matcher::Matcher;
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -114,15 +115,37 @@ impl Rule {
     }
 }
 
-/// Every rule from every file, in file-name then file order.
+/// Every rule from every file, in file-name then file order, indexed by the value their
+/// `alertname = "..."` matcher pins, so matching an alert never visits rules that cannot match it.
 #[derive(Debug, Clone, Default)]
 pub struct RuleSet {
     rules: Vec<Rule>,
+    /// Positions of the rules pinning `alertname` with `=`, by that value (ascending).
+    by_alertname: HashMap<String, Vec<usize>>,
+    /// Positions of the rules without such a matcher: candidates for every alert (ascending).
+    unindexed: Vec<usize>,
 }
 
 impl RuleSet {
     pub fn new(rules: Vec<Rule>) -> Self {
-        Self { rules }
+        let mut by_alertname: HashMap<String, Vec<usize>> = HashMap::new();
+        let mut unindexed = Vec::new();
+        for (position, rule) in rules.iter().enumerate() {
+            let pinned = rule
+                .matchers
+                .iter()
+                .find(|m| m.name == "alertname")
+                .and_then(|m| m.equality());
+            match pinned {
+                Some(value) => by_alertname.entry(value.to_string()).or_default().push(position),
+                None => unindexed.push(position),
+            }
+        }
+        Self {
+            rules,
+            by_alertname,
+            unindexed,
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -137,8 +160,28 @@ impl RuleSet {
         self.rules.iter()
     }
 
-    /// The rules that apply to an alert, in order.
+    /// The rules that apply to an alert, in file order.
     pub fn matching<'a>(&'a self, alert: &'a Alert) -> impl Iterator<Item = &'a Rule> + 'a {
-        self.rules.iter().filter(move |r| r.applies_to(alert))
+        let pinned = self
+            .by_alertname
+            .get(alert.name())
+            .map_or(&[][..], Vec::as_slice);
+        merge_ascending(pinned, &self.unindexed)
+            .map(|position| &self.rules[position])
+            .filter(move |rule| rule.applies_to(alert))
     }
 }
+
+/// The union of two ascending position lists, ascending.
+fn merge_ascending<'a>(a: &'a [usize], b: &'a [usize]) -> impl Iterator<Item = usize> + 'a {
+    let (mut a, mut b) = (a.iter().peekable(), b.iter().peekable());
+    std::iter::from_fn(move || match (a.peek(), b.peek()) {
+        (Some(&&x), Some(&&y)) if x <= y => a.next().copied(),
+        (Some(_), Some(_)) => b.next().copied(),
+        (Some(_), None) => a.next().copied(),
+        (None, _) => b.next().copied(),
+    })
+}
+
+#[cfg(test)]
+mod tests;
