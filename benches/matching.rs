@@ -63,7 +63,13 @@ fn matching_cost_curve(c: &mut Criterion) {
         let note = notification(1, &format!("Alert{}", n / 2));
         let alert = &note.alerts[0];
         group.bench_with_input(BenchmarkId::from_parameter(n), &n, |b, _| {
-            b.iter(|| black_box(set.iter().filter(|r| r.applies_to(black_box(alert))).count()))
+            b.iter(|| {
+                black_box(
+                    set.iter()
+                        .filter(|r| r.applies_to(black_box(alert)))
+                        .count(),
+                )
+            })
         });
     }
     group.finish();

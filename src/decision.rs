@@ -73,7 +73,7 @@ pub struct DecisionRecord {
     /// The service named by the alert, if any.
     pub service: Option<String>,
     /// The action of the rule; `None` for `no_match`.
-    pub action: Option<String>,
+    pub action: Option<&'static str>,
     pub decision: Decision,
     /// Why, in words an operator can act on.
     pub reason: String,

@@ -22,12 +22,6 @@ pub struct Notification {
     pub status: AlertStatus,
     #[serde(default)]
     pub receiver: String,
-    #[serde(default)]
-    pub group_labels: LabelSet,
-    #[serde(default)]
-    pub common_labels: LabelSet,
-    #[serde(default)]
-    pub common_annotations: LabelSet,
     /// Not `externalUrl`: Alertmanager spells it with a capital URL.
     #[serde(default, rename = "externalURL")]
     pub external_url: String,

@@ -1,6 +1,10 @@
-//! Deadlines per key, decided with the injected clock: cooldowns per (service, action) and the
-//! dedupe window per delivery. moka's own clock cannot be mocked, so the deadline lives in the
-//! value; moka only bounds memory and drops an entry once its time has passed in real time.
+//! Cooldowns per (service, action), decided with the injected clock. moka's own clock cannot be
+//! mocked, so the deadline lives in the value; moka only bounds memory and drops an entry once its
+//! time has passed in real time.
+//!
+//! Each cooldown also remembers the delivery that started it. That is the whole of dedupe: the
+//! same alert delivered again (an Alertmanager retry, an HA peer) finds the cooldown it started,
+//! with its own key in it, and is a `duplicate`; any other alert in that window is `cooldown`.
 
 use crate::clock::Clock;
 use crate::rules::ActionKind;
@@ -15,6 +19,8 @@ struct Deadline {
     until: SystemTime,
     /// How long moka keeps the entry in real time.
     keep: Duration,
+    /// Who started it (for cooldowns: the admitting delivery's key).
+    tag: u64,
 }
 
 struct ExpireAtDeadline;
@@ -63,22 +69,31 @@ impl<K: Hash + Eq + Clone + Send + Sync + 'static> Deadlines<K> {
 
     /// Time left on `key`, if any.
     pub fn remaining(&self, key: &K) -> Option<Duration> {
+        self.remaining_with_tag(key).map(|(left, _)| left)
+    }
+
+    /// Time left on `key` and the tag it was started with.
+    pub fn remaining_with_tag(&self, key: &K) -> Option<(Duration, u64)> {
         let deadline = self.entries.get(key)?;
         let left = deadline.until.duration_since(self.clock.now()).ok()?;
-        (!left.is_zero()).then_some(left)
+        (!left.is_zero()).then_some((left, deadline.tag))
     }
 
     /// Keep `key` active for `length` from now.
     pub fn start(&self, key: K, length: Duration) {
-        self.restore(key, self.clock.now() + length);
+        self.start_tagged(key, length, 0);
+    }
+
+    pub fn start_tagged(&self, key: K, length: Duration, tag: u64) {
+        self.restore(key, self.clock.now() + length, tag);
     }
 
     /// Keep `key` active until an absolute time (restoring from the journal).
-    pub fn restore(&self, key: K, until: SystemTime) {
+    pub fn restore(&self, key: K, until: SystemTime, tag: u64) {
         let Ok(keep) = until.duration_since(self.clock.now()) else {
             return;
         };
-        self.entries.insert(key, Deadline { until, keep });
+        self.entries.insert(key, Deadline { until, keep, tag });
     }
 
     pub fn clear(&self, key: &K) {
@@ -157,14 +172,16 @@ mod tests {
         cooldowns.restore(
             key("web", ActionKind::ScaleUp),
             now + Duration::from_secs(30),
+            7,
         );
         cooldowns.restore(
             key("api", ActionKind::ScaleUp),
             now - Duration::from_secs(1),
+            7,
         );
         assert_eq!(
-            cooldowns.remaining(&key("web", ActionKind::ScaleUp)),
-            Some(Duration::from_secs(30))
+            cooldowns.remaining_with_tag(&key("web", ActionKind::ScaleUp)),
+            Some((Duration::from_secs(30), 7))
         );
         assert_eq!(cooldowns.remaining(&key("api", ActionKind::ScaleUp)), None);
         cooldowns.clear(&key("web", ActionKind::ScaleUp));

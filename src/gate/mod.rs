@@ -1,7 +1,7 @@
 //! The gate step: everything that may refuse an action before it touches the swarm.
 //!
-//! `cooldown` holds deadlines per key (cooldowns per (service, action), the dedupe window per
-//! delivery); `budget` the action rates of `[limits]`; `change` turns an action and a fresh read of
+//! `cooldown` holds cooldowns per (service, action), each with the delivery that started it (which
+//! is how duplicates are told apart); `budget` the action rates of `[limits]`; `change` turns an action and a fresh read of
 //! the service into an absolute target or a refusal (not opted in, busy, at a bound);
 //! `service_name` keeps label values that cannot be Swarm service names away from Docker.
 
@@ -16,14 +16,23 @@ pub use cooldown::{Cooldowns, Deadlines};
 pub use service_name::is_valid_service_name;
 
 /// One delivery of one alert to one rule: Alertmanager retries and HA peers repeat it exactly.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct DeliveryKey {
-    pub rule: String,
-    pub service: String,
-    pub fingerprint: String,
-    pub starts_at: String,
-    pub status: String,
-}
+/// Kept as a 64-bit digest of (rule, service, fingerprint, startsAt, status) so the hot path of
+/// repeat notifications allocates nothing for it; a collision would need ~2^32 live entries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct DeliveryKey(pub u64);
 
-/// The dedupe window: deliveries admitted within their rule's cooldown.
-pub type Dedupe = Deadlines<DeliveryKey>;
+impl DeliveryKey {
+    pub fn new(
+        rule: &str,
+        service: &str,
+        fingerprint: &str,
+        starts_at: &str,
+        status: &str,
+    ) -> Self {
+        use std::hash::{Hash, Hasher};
+        // SipHash with fixed keys: the same digest in every process, so journal restores match.
+        let mut hasher = std::hash::DefaultHasher::new();
+        (rule, service, fingerprint, starts_at, status).hash(&mut hasher);
+        Self(hasher.finish())
+    }
+}

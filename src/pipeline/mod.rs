@@ -1,7 +1,7 @@
 //! Match → gate → journal → act for one notification. The HTTP receiver drives it; each
 //! (alert, rule) pair ends as exactly one [`DecisionRecord`].
 //!
-//! Admission (this file) decides quickly and durably: dedupe, cooldown and anti-flap, a fresh read
+//! Admission (this file) decides quickly and durably: duplicates, cooldown and anti-flap, a fresh read
 //! of the service for its opt-in label, update state and bounds, the action budgets, then the
 //! intent is journaled (fsynced) before the answer. Execution (`worker`) runs in the background,
 //! one action at a time per service, retrying while Docker is unreachable. `recover` resumes what
@@ -18,7 +18,7 @@ pub use recover::Recovery;
 use crate::act::{Change, DockerError, ServiceState, Swarm};
 use crate::clock::Clock;
 use crate::decision::{Decision, DecisionRecord};
-use crate::gate::{is_valid_service_name, Budgets, Cooldowns, Dedupe, DeliveryKey, Refusal};
+use crate::gate::{is_valid_service_name, Budgets, Cooldowns, DeliveryKey, Refusal};
 use crate::parse::{Alert, Notification};
 use crate::record::actions::{ActionLog, ActionView};
 use crate::record::grafana::Annotator;
@@ -87,7 +87,6 @@ pub struct Pipeline {
     swarm: Arc<dyn Swarm>,
     clock: Arc<dyn Clock>,
     cooldowns: Cooldowns,
-    dedupe: Dedupe,
     budgets: Budgets,
     journal: Journal,
     metrics: Arc<Metrics>,
@@ -116,7 +115,6 @@ impl Pipeline {
             rules: RwLock::new(Arc::new(rules)),
             swarm,
             cooldowns: Cooldowns::new(clock.clone()),
-            dedupe: Dedupe::new(clock.clone()),
             budgets: Budgets::new(
                 settings.actions_per_minute,
                 settings.actions_per_service_per_hour,
@@ -191,9 +189,7 @@ impl Pipeline {
         wait: bool,
     ) -> Result<Vec<DecisionRecord>, JournalError> {
         let rules = self.rules();
-        for alert in &notification.alerts {
-            self.metrics.alert_received(alert.status.as_str());
-        }
+        self.metrics.alerts_received(&notification.alerts);
         let per_alert = notification
             .alerts
             .iter()
@@ -208,6 +204,7 @@ impl Pipeline {
                 records.push(record);
             }
         }
+        self.metrics.decisions(&records);
         if wait {
             for (index, rx) in pending {
                 if let Ok(finished) = rx.await {
@@ -227,13 +224,13 @@ impl Pipeline {
         let matched: Vec<&Rule> = rules.matching(alert).collect();
         if matched.is_empty() {
             let record = no_match(alert);
-            record_decision(&self.metrics, &record);
+            record_decision(&record);
             return Ok(vec![(record, None)]);
         }
         let mut out = Vec::with_capacity(matched.len());
         for rule in matched {
             let (record, finished) = self.handle_rule(alert, rule, mode).await?;
-            record_decision(&self.metrics, &record);
+            record_decision(&record);
             out.push((record, finished));
         }
         Ok(out)
@@ -255,7 +252,7 @@ impl Pipeline {
             alert: alert.name().to_string(),
             fingerprint: alert.fingerprint.clone(),
             service: service.map(|s| truncate(s)),
-            action: Some(rule.action.kind().as_str().to_string()),
+            action: Some(rule.action.kind().as_str()),
             decision: Decision::Queued,
             reason: String::new(),
             change: None,
@@ -297,19 +294,24 @@ impl Pipeline {
         name: &str,
         mode: Mode,
     ) -> Result<Result<Admission, Refusal>, JournalError> {
+        let kind = rule.action.kind();
+        let delivery = DeliveryKey::new(
+            &rule.name,
+            name,
+            &alert.fingerprint,
+            &alert.starts_at,
+            alert.status.as_str(),
+        );
+        // Repeat notifications are the common case: refuse them without waiting for the lock.
+        if let Err(refusal) = self.check_recent(alert, name, kind, &delivery) {
+            return Ok(Err(refusal));
+        }
         let lock = self
             .admit_locks
             .get_with_by_ref(name, || Arc::new(Mutex::new(())));
         let _turn = lock.lock().await;
-        let kind = rule.action.kind();
-        let delivery = DeliveryKey {
-            rule: rule.name.clone(),
-            service: name.to_string(),
-            fingerprint: alert.fingerprint.clone(),
-            starts_at: alert.starts_at.clone(),
-            status: alert.status.as_str().to_string(),
-        };
-        if let Err(refusal) = self.check_recent(name, kind, &delivery) {
+        // Again under the lock: a concurrent admission for this service may just have finished.
+        if let Err(refusal) = self.check_recent(alert, name, kind, &delivery) {
             return Ok(Err(refusal));
         }
         let change = match self.read_for_admission(name).await {
@@ -348,13 +350,10 @@ impl Pipeline {
             return Ok(Err(refusal(Decision::RateLimited, reason)));
         }
         let intent = self.intent(alert, rule, name, change);
-        self.journal
-            .append(&[Entry::Intent(intent.clone())])
-            .await?;
+        self.append(&[Entry::Intent(intent.clone())]).await?;
         self.actions.apply(&Entry::Intent(intent.clone()));
         self.cooldowns
-            .start((name.to_string(), kind), rule.cooldown);
-        self.dedupe.start(delivery, rule.cooldown);
+            .start_tagged((name.to_string(), kind), rule.cooldown, delivery.0);
         let (tx, rx) = oneshot::channel();
         let id = intent.id.clone();
         tokio::spawn(self.clone().execute(intent, change, Some(tx)));
@@ -370,20 +369,24 @@ impl Pipeline {
     /// Dedupe, cooldown, and anti-flap: a scale_down waits for the cooldown of the last scale_up.
     fn check_recent(
         &self,
+        alert: &Alert,
         name: &str,
         kind: ActionKind,
         delivery: &DeliveryKey,
     ) -> Result<(), Refusal> {
-        if self.dedupe.remaining(delivery).is_some() {
+        let cooldown = self.cooldowns.remaining_with_tag(&(name.to_string(), kind));
+        if cooldown.is_some_and(|(_, started_by)| started_by == delivery.0) {
             return Err(refusal(
                 Decision::Duplicate,
                 format!(
                     "this alert (fingerprint {}, startsAt {}, {}) was already handled by this rule",
-                    delivery.fingerprint, delivery.starts_at, delivery.status
+                    alert.fingerprint,
+                    alert.starts_at,
+                    alert.status.as_str()
                 ),
             ));
         }
-        if let Some(left) = self.cooldowns.remaining(&(name.to_string(), kind)) {
+        if let Some((left, _)) = cooldown {
             return Err(refusal(
                 Decision::Cooldown,
                 format!(
@@ -463,15 +466,15 @@ fn apply_finished(record: &mut DecisionRecord, finished: Finished) {
     }
 }
 
-/// The delivery an intent was admitted for.
+/// The delivery an intent was admitted for (restores duplicate detection after a restart).
 pub(crate) fn delivery_of(intent: &Intent) -> DeliveryKey {
-    DeliveryKey {
-        rule: intent.rule.clone(),
-        service: intent.service.clone(),
-        fingerprint: intent.fingerprint.clone(),
-        starts_at: intent.starts_at.clone(),
-        status: intent.status.clone(),
-    }
+    DeliveryKey::new(
+        &intent.rule,
+        &intent.service,
+        &intent.fingerprint,
+        &intent.starts_at,
+        &intent.status,
+    )
 }
 
 fn no_match(alert: &Alert) -> DecisionRecord {

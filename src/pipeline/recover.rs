@@ -1,4 +1,4 @@
-//! Start-up from the journal: cooldowns and dedupe windows come back, intents without an outcome
+//! Start-up from the journal: cooldowns (and with them duplicate detection) come back, intents without an outcome
 //! are resumed (their targets are absolute, so a replay cannot double them) or, when older than
 //! `docker.retry_for`, recorded as expired.
 
@@ -98,14 +98,15 @@ impl Pipeline {
         Ok(recovery)
     }
 
-    /// Restore the cooldown and the dedupe window of an action; false when both have passed.
+    /// Restore the cooldown of an action (with the delivery that started it, for duplicates);
+    /// false when it has passed.
     fn restore_windows(&self, intent: &Intent) -> bool {
         let until = from_unix_ms(intent.time_ms + intent.cooldown_ms);
         if until <= self.clock.now() {
             return false;
         }
-        self.cooldowns.restore(action_key(intent), until);
-        self.dedupe.restore(delivery_of(intent), until);
+        self.cooldowns
+            .restore(action_key(intent), until, delivery_of(intent).0);
         true
     }
 

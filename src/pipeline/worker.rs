@@ -2,7 +2,7 @@
 //! service fresh, recomputes the absolute target, journals it before sending, and treats "already
 //! there" as success, so a retry or a replay after a crash never applies an action twice.
 
-use super::{action_key, delivery_of, from_unix_ms, refusal, unix_ms, Finished, Pipeline};
+use super::{action_key, from_unix_ms, refusal, unix_ms, Finished, Pipeline};
 use crate::act::template::short;
 use crate::act::{Change, DockerError, ServiceState};
 use crate::decision::Decision;
@@ -160,8 +160,8 @@ impl Pipeline {
         Ok(())
     }
 
-    /// Journal the outcome; an action that did not happen gives its cooldown and dedupe back,
-    /// so Alertmanager's next notification may try again.
+    /// Journal the outcome; an action that did not happen gives its cooldown back (and with it
+    /// the duplicate guard), so Alertmanager's next notification may try again.
     pub(crate) async fn finish(&self, intent: &Intent, finished: &Finished) {
         let entry = Entry::Outcome {
             id: intent.id.clone(),
@@ -177,7 +177,6 @@ impl Pipeline {
         self.record_outcome(intent, finished);
         if finished.outcome != Outcome::Succeeded {
             self.cooldowns.clear(&action_key(intent));
-            self.dedupe.clear(&delivery_of(intent));
         }
         let change = finished.change.map(|c| c.to_string());
         let line = (

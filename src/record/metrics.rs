@@ -161,10 +161,49 @@ impl Metrics {
         self.alerts_received.with_label_values(&[status]).inc();
     }
 
+    /// Count a notification's alerts by status: one label lookup per status, not per alert.
+    pub fn alerts_received(&self, alerts: &[crate::parse::Alert]) {
+        use crate::parse::AlertStatus;
+        for status in [
+            AlertStatus::Firing,
+            AlertStatus::Resolved,
+            AlertStatus::Unknown,
+        ] {
+            let n = alerts.iter().filter(|a| a.status == status).count() as u64;
+            if n > 0 {
+                self.alerts_received
+                    .with_label_values(&[status.as_str()])
+                    .inc_by(n);
+            }
+        }
+    }
+
     pub fn decision(&self, rule: &str, action: &str, decision: &str) {
         self.decisions
             .with_label_values(&[rule, action, decision])
             .inc();
+    }
+
+    /// Count a notification's decisions: one label lookup per distinct (rule, action, decision)
+    /// rather than one per alert, which matters for storms of repeats.
+    pub fn decisions(&self, records: &[crate::decision::DecisionRecord]) {
+        let mut counts: Vec<((&str, &str, &str), u64)> = Vec::new();
+        for r in records {
+            let key = (
+                r.rule.as_deref().unwrap_or(""),
+                r.action.unwrap_or(""),
+                r.decision.as_str(),
+            );
+            match counts.iter_mut().find(|(k, _)| *k == key) {
+                Some((_, n)) => *n += 1,
+                None => counts.push((key, 1)),
+            }
+        }
+        for ((rule, action, decision), n) in counts {
+            self.decisions
+                .with_label_values(&[rule, action, decision])
+                .inc_by(n);
+        }
     }
 
     pub fn action_finished(&self, action: &str, outcome: &str, took: Duration) {

@@ -7,19 +7,14 @@ pub mod journal;
 pub mod metrics;
 
 use crate::decision::{Decision, DecisionRecord};
-use metrics::Metrics;
 
-/// Log and count one decision: a line per (alert, rule), at a level that matches what happened.
-pub fn record_decision(metrics: &Metrics, record: &DecisionRecord) {
+/// Log one decision: a line per (alert, rule), at a level that matches what happened. (They are
+/// counted per notification, see `Metrics::decisions`.)
+pub fn record_decision(record: &DecisionRecord) {
     let rule = record.rule.as_deref().unwrap_or("-");
     let service = record.service.as_deref().unwrap_or("-");
-    let action = record.action.as_deref().unwrap_or("-");
+    let action = record.action.unwrap_or("-");
     let change = record.change.as_deref().unwrap_or("-");
-    metrics.decision(
-        record.rule.as_deref().unwrap_or(""),
-        record.action.as_deref().unwrap_or(""),
-        record.decision.as_str(),
-    );
     macro_rules! line {
         ($level:ident) => {
             tracing::$level!(
@@ -35,9 +30,11 @@ pub fn record_decision(metrics: &Metrics, record: &DecisionRecord) {
             )
         };
     }
+    // Repeat notifications (every group_interval, from every HA peer) would drown the log in
+    // lines saying nothing happened; they stay counted in swarmpilot_decisions_total.
     match record.decision {
         Decision::Failed => line!(warn),
-        Decision::NoMatch => line!(debug),
+        Decision::NoMatch | Decision::Cooldown | Decision::Duplicate => line!(debug),
         _ => line!(info),
     }
 }

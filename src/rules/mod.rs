@@ -137,7 +137,10 @@ impl RuleSet {
                 .find(|m| m.name == "alertname")
                 .and_then(|m| m.equality());
             match pinned {
-                Some(value) => by_alertname.entry(value.to_string()).or_default().push(position),
+                Some(value) => by_alertname
+                    .entry(value.to_string())
+                    .or_default()
+                    .push(position),
                 None => unindexed.push(position),
             }
         }

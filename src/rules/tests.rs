@@ -32,7 +32,11 @@ fn the_index_finds_exactly_what_a_full_scan_finds_in_file_order() {
     let set = RuleSet::new(rules);
     let alerts = [
         alert(&[("alertname", "HighCPU")]),
-        alert(&[("alertname", "HighCPU"), ("team", "x"), ("severity", "critical")]),
+        alert(&[
+            ("alertname", "HighCPU"),
+            ("team", "x"),
+            ("severity", "critical"),
+        ]),
         alert(&[("alertname", "Other"), ("severity", "critical")]),
         alert(&[("alertname", "HighMemory")]),
         alert(&[("severity", "critical")]),
@@ -47,9 +51,6 @@ fn the_index_finds_exactly_what_a_full_scan_finds_in_file_order() {
             .collect();
         assert_eq!(indexed, scanned, "{:?}", a.labels);
     }
-    let names: Vec<&str> = set
-        .matching(&alerts[1])
-        .map(|r| r.name.as_str())
-        .collect();
+    let names: Vec<&str> = set.matching(&alerts[1]).map(|r| r.name.as_str()).collect();
     assert_eq!(names, ["a", "b", "c", "d"]);
 }
