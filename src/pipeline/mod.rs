@@ -499,9 +499,22 @@ pub(crate) fn from_unix_ms(ms: u64) -> SystemTime {
     UNIX_EPOCH + Duration::from_millis(ms)
 }
 
-fn fmt_secs(d: Duration) -> humantime::FormattedDuration {
+/// "4m 47s": whole seconds rounded up, like humantime's output but cheap enough for the hot path
+/// of repeat notifications, where every answer carries a remaining cooldown.
+fn fmt_secs(d: Duration) -> String {
+    use std::fmt::Write;
     let secs = d.as_secs() + u64::from(d.subsec_nanos() > 0);
-    humantime::format_duration(Duration::from_secs(secs))
+    let (h, m, s) = (secs / 3600, secs / 60 % 60, secs % 60);
+    let mut out = String::with_capacity(12);
+    for (value, unit) in [(h, 'h'), (m, 'm'), (s, 's')] {
+        if value > 0 || (unit == 's' && out.is_empty()) {
+            if !out.is_empty() {
+                out.push(' ');
+            }
+            let _ = write!(out, "{value}{unit}");
+        }
+    }
+    out
 }
 
 /// Label values can be huge; answers and logs carry a bounded prefix.
@@ -540,3 +553,21 @@ pub(crate) fn action_key(intent: &Intent) -> (String, ActionKind) {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod fmt_tests {
+    use super::fmt_secs;
+    use rstest::rstest;
+    use std::time::Duration;
+
+    #[rstest]
+    #[case(Duration::ZERO, "0s")]
+    #[case(Duration::from_millis(1), "1s")]
+    #[case(Duration::from_secs(59), "59s")]
+    #[case(Duration::from_secs(60), "1m")]
+    #[case(Duration::from_millis(287_200), "4m 48s")]
+    #[case(Duration::from_secs(3600 + 5), "1h 5s")]
+    fn formats_like_humantime(#[case] d: Duration, #[case] text: &str) {
+        assert_eq!(fmt_secs(d), text);
+    }
+}
