@@ -40,11 +40,7 @@ pub struct Alert {
     #[serde(default)]
     pub labels: LabelSet,
     #[serde(default)]
-    pub annotations: LabelSet,
-    #[serde(default)]
     pub starts_at: String,
-    #[serde(default)]
-    pub ends_at: String,
     #[serde(default, rename = "generatorURL")]
     pub generator_url: String,
     #[serde(default)]
