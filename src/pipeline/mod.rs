@@ -34,6 +34,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use templates::TemplateHistory;
 use tokio::sync::{oneshot, Mutex};
 
+/// How long `?wait=true` holds an answer for outcomes.
+const WAIT_LIMIT: Duration = Duration::from_secs(60);
+
 /// Whether decisions may touch the swarm.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
@@ -206,8 +209,11 @@ impl Pipeline {
         }
         self.metrics.decisions(&records);
         if wait {
+            // Bounded: during a Docker outage an action may wait for up to docker.retry_for; the
+            // answer then stays `queued` rather than holding the connection that long.
+            let deadline = tokio::time::Instant::now() + WAIT_LIMIT;
             for (index, rx) in pending {
-                if let Ok(finished) = rx.await {
+                if let Ok(Ok(finished)) = tokio::time::timeout_at(deadline, rx).await {
                     apply_finished(&mut records[index], finished);
                 }
             }

@@ -6,6 +6,7 @@ mod helpers;
 
 mod actions;
 mod bad_input;
+mod hostile;
 mod observability;
 mod restart;
 mod safety;
