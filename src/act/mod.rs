@@ -140,15 +140,6 @@ pub enum DockerError {
     Api { status: u16, message: String },
 }
 
-impl DockerError {
-    pub fn is_retryable(&self) -> bool {
-        matches!(
-            self,
-            DockerError::Unreachable(_) | DockerError::OutOfSequence
-        )
-    }
-}
-
 pub type SwarmFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, DockerError>> + Send + 'a>>;
 
 /// What swarmpilot needs from a swarm manager.

@@ -39,13 +39,6 @@ impl Auth {
         Ok(Self { bearer, basic })
     }
 
-    pub fn bearer(token: &str) -> Self {
-        Self {
-            bearer: Some(token.into()),
-            basic: None,
-        }
-    }
-
     pub fn is_open(&self) -> bool {
         self.bearer.is_none() && self.basic.is_none()
     }

@@ -195,10 +195,6 @@ impl Application {
         self.port
     }
 
-    pub fn pipeline(&self) -> Arc<Pipeline> {
-        self.state.pipeline.clone()
-    }
-
     /// A handle to stop the server (tests restart swarmpilot on the same data_dir).
     pub fn handle(&self) -> actix_web::dev::ServerHandle {
         self.server.handle()

@@ -157,10 +157,6 @@ impl Metrics {
         }
     }
 
-    pub fn alert_received(&self, status: &str) {
-        self.alerts_received.with_label_values(&[status]).inc();
-    }
-
     /// Count a notification's alerts by status: one label lookup per status, not per alert.
     pub fn alerts_received(&self, alerts: &[crate::parse::Alert]) {
         use crate::parse::AlertStatus;
@@ -176,12 +172,6 @@ impl Metrics {
                     .inc_by(n);
             }
         }
-    }
-
-    pub fn decision(&self, rule: &str, action: &str, decision: &str) {
-        self.decisions
-            .with_label_values(&[rule, action, decision])
-            .inc();
     }
 
     /// Count a notification's decisions: one label lookup per distinct (rule, action, decision)
@@ -292,8 +282,18 @@ mod tests {
     #[test]
     fn renders_prefixed_names() {
         let m = Metrics::new();
-        m.alert_received("firing");
-        m.decision("r", "scale_up", "queued");
+        m.alerts_received(&[crate::parse::Alert::default()]);
+        m.decisions(&[crate::decision::DecisionRecord {
+            rule: Some("r".into()),
+            alert: "A".into(),
+            fingerprint: "f".into(),
+            service: Some("web".into()),
+            action: Some("scale_up"),
+            decision: crate::decision::Decision::Queued,
+            reason: String::new(),
+            change: None,
+            action_id: None,
+        }]);
         m.action_finished("scale_up", "succeeded", Duration::from_millis(30));
         m.http_started();
         m.http_finished("POST", "/webhook", 200, Duration::from_millis(2));
