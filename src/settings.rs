@@ -109,6 +109,10 @@ pub struct LimitSettings {
     pub requests_per_second_per_client: u32,
     pub actions_per_minute: u32,
     pub actions_per_service_per_hour: u32,
+    /// How long a client may take to send a request's head, and again its body; a slower client
+    /// gets 408 and its connection is closed.
+    #[serde(deserialize_with = "duration")]
+    pub request_timeout: Duration,
 }
 
 impl Default for LimitSettings {
@@ -118,6 +122,7 @@ impl Default for LimitSettings {
             requests_per_second_per_client: 50,
             actions_per_minute: 30,
             actions_per_service_per_hour: 12,
+            request_timeout: Duration::from_secs(10),
         }
     }
 }

@@ -6,94 +6,16 @@
 #[allow(dead_code)]
 mod helpers;
 
+#[path = "common/process.rs"]
+#[allow(dead_code)]
+mod process;
+
 use helpers::*;
+use process::{Instance, Process};
 use serde_json::{json, Value};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::Command;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-
-/// A swarmpilot process, killed (SIGKILL) when dropped.
-struct Process {
-    child: Child,
-    address: String,
-}
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-struct Instance {
-    dir: tempfile::TempDir,
-}
-
-impl Instance {
-    fn new() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("token"), TOKEN).unwrap();
-        Self { dir }
-    }
-
-    fn journal_path(&self) -> PathBuf {
-        self.dir.path().join("data/journal.jsonl")
-    }
-
-    fn journal(&self) -> Vec<Value> {
-        std::fs::read_to_string(self.journal_path())
-            .unwrap_or_default()
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect()
-    }
-
-    /// Start the binary with a config pointing Docker at `docker_host`.
-    async fn start(&self, docker_host: &str) -> Process {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-        self.start_with_rules(docker_host, &root.join("tests/fixtures/rules"))
-            .await
-    }
-
-    async fn start_with_rules(&self, docker_host: &str, rules: &Path) -> Process {
-        let port = free_port();
-        let config = self.dir.path().join("swarmpilot.toml");
-        std::fs::write(
-            &config,
-            format!(
-                "listen = \"127.0.0.1:{port}\"\nrules_dir = {:?}\ndata_dir = {:?}\n\
-                 [auth]\nbearer_token_file = {:?}\n[docker]\nhost = {docker_host:?}\n",
-                rules,
-                self.dir.path().join("data"),
-                self.dir.path().join("token"),
-            ),
-        )
-        .unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_swarmpilot"))
-            .args(["serve", "--config", config.to_str().unwrap()])
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("swarmpilot starts");
-        let process = Process {
-            child,
-            address: format!("http://127.0.0.1:{port}"),
-        };
-        let client = reqwest::Client::new();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while client
-            .get(format!("{}/-/healthy", process.address))
-            .send()
-            .await
-            .is_err()
-        {
-            assert!(Instant::now() < deadline, "swarmpilot did not come up");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        process
-    }
-}
 
 async fn post(process: &Process, payload: &Value) -> Value {
     let response = reqwest::Client::new()

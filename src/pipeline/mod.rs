@@ -37,6 +37,9 @@ use tokio::sync::{oneshot, Mutex};
 /// How long `?wait=true` holds an answer for outcomes.
 const WAIT_LIMIT: Duration = Duration::from_secs(60);
 
+/// How long an admission lookup that found no service is believed.
+const ABSENT_FOR: Duration = Duration::from_secs(1);
+
 /// Whether decisions may touch the swarm.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
@@ -101,6 +104,11 @@ pub struct Pipeline {
     /// ... and so is execution (long: it may wait for Docker), separately, so an outage never
     /// stalls the webhook.
     exec_locks: Cache<String, Arc<Mutex<()>>>,
+    /// Names Docker just said do not exist. A payload naming one absent service in a thousand
+    /// alerts (or a thousand payloads) costs one lookup per second, not one each: alerts about
+    /// absent services are refused anyway, so a second of staleness never delays an action on a
+    /// service that exists.
+    absent: Cache<String, ()>,
     settings: PipelineSettings,
     ids: IdSource,
 }
@@ -131,6 +139,10 @@ impl Pipeline {
             templates: TemplateHistory::default(),
             admit_locks: locks(),
             exec_locks: locks(),
+            absent: Cache::builder()
+                .max_capacity(10_000)
+                .time_to_live(ABSENT_FOR)
+                .build(),
             settings,
             ids: IdSource::new(),
         }
@@ -417,12 +429,18 @@ impl Pipeline {
     }
 
     async fn read_for_admission(&self, name: &str) -> Result<Option<ServiceState>, DockerError> {
+        if self.absent.contains_key(name) {
+            return Ok(None);
+        }
         let read = self.swarm.find_service(name);
         let result = match tokio::time::timeout(self.settings.admission_read_timeout, read).await {
             Ok(result) => result,
             Err(_) => Err(DockerError::Unreachable("read timed out".into())),
         };
         self.note_docker(&result);
+        if let Ok(None) = result {
+            self.absent.insert(name.to_string(), ());
+        }
         result
     }
 

@@ -4,6 +4,7 @@ use super::error::ApiError;
 use actix_web::http::header;
 use actix_web::{web, HttpRequest};
 use futures_util::StreamExt;
+use std::time::Duration;
 
 /// Accept `application/json` (any parameters, such as charset), as Alertmanager sends.
 pub fn require_json(req: &HttpRequest) -> Result<(), ApiError> {
@@ -20,9 +21,21 @@ pub fn require_json(req: &HttpRequest) -> Result<(), ApiError> {
     }
 }
 
-/// Read the body, refusing early on a Content-Length over the limit and stopping as soon as a
-/// streamed body passes it.
+/// Read the body within `deadline`, refusing early on a Content-Length over the limit and stopping
+/// as soon as a streamed body passes it. The deadline keeps a client that trickles its body from
+/// holding a connection (and its buffer) forever.
 pub async fn read_limited(
+    req: &HttpRequest,
+    payload: web::Payload,
+    limit: usize,
+    deadline: Duration,
+) -> Result<web::Bytes, ApiError> {
+    tokio::time::timeout(deadline, read_body(req, payload, limit))
+        .await
+        .map_err(|_| ApiError::BodyTimeout(deadline.as_secs()))?
+}
+
+async fn read_body(
     req: &HttpRequest,
     mut payload: web::Payload,
     limit: usize,

@@ -15,6 +15,8 @@ pub enum ApiError {
     PayloadTooLarge(usize),
     #[error("could not read the request body: {0}")]
     BodyRead(String),
+    #[error("the request body did not arrive within limits.request_timeout ({0} s)")]
+    BodyTimeout(u64),
     #[error("{0}")]
     Malformed(#[from] crate::parse::ParseError),
     #[error("invalid query string: {0}")]
@@ -39,6 +41,7 @@ impl ResponseError for ApiError {
                 StatusCode::BAD_REQUEST
             }
             ApiError::NotFound { .. } => StatusCode::NOT_FOUND,
+            ApiError::BodyTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             ApiError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::JournalUnwritable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::ReloadFailed(_) => StatusCode::INTERNAL_SERVER_ERROR,

@@ -33,6 +33,8 @@ pub struct AppState {
     pub pipeline: Arc<Pipeline>,
     auth: RwLock<Auth>,
     pub max_body_bytes: usize,
+    /// `limits.request_timeout`, for the body (actix-web enforces it for the head).
+    pub request_timeout: Duration,
     pub dry_run: bool,
     /// `limits.requests_per_second_per_client`, keyed by the peer address.
     client_rate: Option<Keyed<IpAddr>>,
@@ -170,6 +172,7 @@ impl Application {
             pipeline,
             auth: RwLock::new(auth),
             max_body_bytes: settings.limits.max_body_bytes,
+            request_timeout: settings.limits.request_timeout,
             dry_run: settings.dry_run,
             client_rate: keyed(
                 settings.limits.requests_per_second_per_client,
@@ -181,7 +184,7 @@ impl Application {
             auth_settings: settings.auth.clone(),
             opt_in_label: settings.opt_in_label.clone(),
         });
-        let server = serve(listener, state.clone(), &settings.listen)?;
+        let server = serve(listener, state.clone(), settings)?;
         tracing::info!(port, "listening");
         Ok(Self {
             port,
@@ -216,8 +219,9 @@ impl Application {
 fn serve(
     listener: TcpListener,
     state: web::Data<AppState>,
-    addr: &str,
+    settings: &Settings,
 ) -> Result<Server, StartError> {
+    let addr = settings.listen.as_str();
     let server = HttpServer::new(move || {
         App::new()
             .app_data(state.clone())
@@ -232,7 +236,7 @@ fn serve(
             .default_service(web::to(routes::not_found))
     })
     .workers(2)
-    .client_request_timeout(Duration::from_secs(10))
+    .client_request_timeout(settings.limits.request_timeout)
     .listen(listener)
     .map_err(|source| StartError::Bind {
         addr: addr.to_string(),

@@ -37,7 +37,7 @@ pub async fn webhook(
     let query = web::Query::<WebhookQuery>::from_query(req.query_string())
         .map_err(|e| ApiError::BadQuery(e.to_string()))?;
     require_json(&req)?;
-    let body = read_limited(&req, payload, state.max_body_bytes).await?;
+    let body = read_limited(&req, payload, state.max_body_bytes, state.request_timeout).await?;
     let notification = parse_notification(&body)?;
     let mode = if state.dry_run || query.dry_run {
         Mode::DryRun

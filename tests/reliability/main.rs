@@ -1,0 +1,19 @@
+//! The reliability campaign against the real binary on the real swarm: hostile and malformed
+//! payloads, slow clients, wrong tokens and TLS, a kill -9 in a burst, a storm over 200 services
+//! and a short soak. Long variants run with `SWARMPILOT_LONG=1` (see README, RELIABILITY).
+
+#[path = "../api/helpers.rs"]
+#[allow(dead_code)]
+mod helpers;
+#[path = "../common/process.rs"]
+#[allow(dead_code)]
+mod process;
+
+mod mutate;
+mod mutation;
+
+/// Whether the long variants were asked for.
+#[allow(dead_code)]
+pub fn long_run() -> bool {
+    std::env::var("SWARMPILOT_LONG").is_ok_and(|v| v == "1")
+}
