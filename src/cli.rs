@@ -96,6 +96,9 @@ fn serve(config: Option<PathBuf>, dry_run: bool) -> Result<(), String> {
 fn check(config: Option<PathBuf>) -> Result<(), String> {
     let settings = settings(config)?;
     Auth::from_settings(&settings.auth).map_err(|e| e.to_string())?;
+    if settings.tls.enabled() {
+        crate::receive::tls::server_config(&settings.tls).map_err(|e| e.to_string())?;
+    }
     let rules = load_rules_dir(&settings.rules_dir).map_err(|e| e.to_string())?;
     println!(
         "ok: {} rules in {}",

@@ -30,6 +30,8 @@ pub enum SettingsError {
     HalfBasicAuth,
     #[error("config: grafana: {0}")]
     Grafana(String),
+    #[error("config: tls.cert_file and tls.key_file go together{0}")]
+    HalfTls(&'static str),
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -50,6 +52,7 @@ pub struct Settings {
     pub limits: LimitSettings,
     pub backup: BackupSettings,
     pub grafana: GrafanaSettings,
+    pub tls: TlsSettings,
 }
 
 impl Default for Settings {
@@ -65,6 +68,7 @@ impl Default for Settings {
             limits: LimitSettings::default(),
             backup: BackupSettings::default(),
             grafana: GrafanaSettings::default(),
+            tls: TlsSettings::default(),
         }
     }
 }
@@ -139,6 +143,29 @@ impl Default for BackupSettings {
         Self {
             timeout: Duration::from_secs(1800),
         }
+    }
+}
+
+/// HTTPS instead of HTTP when `cert_file` and `key_file` are set; with `client_ca_file` every
+/// client must also present a certificate signed by that CA (mutual TLS).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TlsSettings {
+    /// PEM: the server certificate, then its chain.
+    pub cert_file: String,
+    /// PEM: the server's private key (PKCS#8, PKCS#1 or SEC1).
+    pub key_file: String,
+    /// PEM: the CA(s) client certificates must chain to; empty: no client certificate asked.
+    pub client_ca_file: String,
+}
+
+impl TlsSettings {
+    pub fn enabled(&self) -> bool {
+        !self.cert_file.is_empty()
+    }
+
+    pub fn verifies_clients(&self) -> bool {
+        self.enabled() && !self.client_ca_file.is_empty()
     }
 }
 
@@ -219,7 +246,18 @@ impl Settings {
         if a.basic_username.is_empty() != a.basic_password_file.is_empty() {
             return Err(SettingsError::HalfBasicAuth);
         }
-        let has_auth = !a.bearer_token_file.is_empty() || !a.basic_username.is_empty();
+        let t = &self.tls;
+        if t.cert_file.is_empty() != t.key_file.is_empty() {
+            return Err(SettingsError::HalfTls(""));
+        }
+        if !t.client_ca_file.is_empty() && !t.enabled() {
+            return Err(SettingsError::HalfTls(
+                "; tls.client_ca_file needs them to serve HTTPS",
+            ));
+        }
+        // A verified client certificate is authentication too.
+        let has_auth =
+            !a.bearer_token_file.is_empty() || !a.basic_username.is_empty() || t.verifies_clients();
         if !addr.ip().is_loopback() && !has_auth && !a.allow_unauthenticated {
             return Err(SettingsError::Unauthenticated(addr));
         }

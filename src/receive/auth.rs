@@ -146,4 +146,46 @@ mod tests {
     fn debug_hides_secrets() {
         assert!(!format!("{:?}", both()).contains("tok3n"));
     }
+
+    /// Median over interleaved rounds of the time `compare` takes on a guess wrong at its first
+    /// byte and on one wrong at its last byte; the ratio last/first.
+    fn position_ratio(compare: impl Fn(&[u8], &[u8]) -> bool) -> f64 {
+        use std::hint::black_box;
+        use std::time::Instant;
+        let secret = vec![b's'; 64 * 1024];
+        let mut first = secret.clone();
+        first[0] = b'x';
+        let mut last = secret.clone();
+        *last.last_mut().unwrap() = b'x';
+        let time = |guess: &[u8]| {
+            let start = Instant::now();
+            for _ in 0..20 {
+                black_box(compare(black_box(guess), black_box(&secret)));
+            }
+            start.elapsed().as_nanos() as f64
+        };
+        let (mut a, mut b) = (Vec::new(), Vec::new());
+        for _ in 0..41 {
+            a.push(time(&first));
+            b.push(time(&last));
+        }
+        let median = |v: &mut Vec<f64>| {
+            v.sort_by(|x, y| x.total_cmp(y));
+            v[v.len() / 2]
+        };
+        median(&mut b) / median(&mut a)
+    }
+
+    /// Where a wrong token differs does not show in the time its check takes. The same harness
+    /// sees the early exit of an ordinary comparison, so it is sensitive enough to catch one.
+    #[test]
+    fn a_wrong_token_takes_as_long_wherever_it_differs() {
+        let naive = position_ratio(|a, b| a == b);
+        assert!(naive > 3.0, "harness not sensitive: naive ratio {naive:.2}");
+        let constant = position_ratio(ct_eq);
+        assert!(
+            (0.75..1.33).contains(&constant),
+            "ct_eq time depends on where the guess differs: ratio {constant:.2} (naive {naive:.2})"
+        );
+    }
 }

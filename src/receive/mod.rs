@@ -8,6 +8,7 @@ pub mod error;
 mod observe;
 pub mod routes;
 pub mod status;
+pub mod tls;
 
 use crate::act::Swarm;
 use crate::clock::Clock;
@@ -113,6 +114,8 @@ pub enum StartError {
     Rules(#[from] RuleErrors),
     #[error(transparent)]
     Journal(#[from] JournalError),
+    #[error(transparent)]
+    Tls(#[from] tls::TlsError),
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: String,
@@ -141,9 +144,13 @@ impl Application {
         let rules = load_rules_dir(&settings.rules_dir)?;
         tracing::info!(rules = rules.len(), dir = %settings.rules_dir.display(), "rules loaded");
         let auth = Auth::from_settings(&settings.auth)?;
-        if auth.is_open() {
+        if auth.is_open() && !settings.tls.verifies_clients() {
             tracing::warn!("no auth configured: any local process may POST /webhook");
         }
+        let tls = match settings.tls.enabled() {
+            true => Some(tls::server_config(&settings.tls)?),
+            false => None,
+        };
         let metrics = Arc::new(Metrics::new());
         metrics.rules_loaded(rules.len());
         metrics.reload(true, unix_secs());
@@ -184,8 +191,8 @@ impl Application {
             auth_settings: settings.auth.clone(),
             opt_in_label: settings.opt_in_label.clone(),
         });
-        let server = serve(listener, state.clone(), settings)?;
-        tracing::info!(port, "listening");
+        let server = serve(listener, state.clone(), settings, tls)?;
+        tracing::info!(port, tls = settings.tls.enabled(), "listening");
         Ok(Self {
             port,
             server,
@@ -220,6 +227,7 @@ fn serve(
     listener: TcpListener,
     state: web::Data<AppState>,
     settings: &Settings,
+    tls: Option<rustls::ServerConfig>,
 ) -> Result<Server, StartError> {
     let addr = settings.listen.as_str();
     let server = HttpServer::new(move || {
@@ -236,13 +244,17 @@ fn serve(
             .default_service(web::to(routes::not_found))
     })
     .workers(2)
-    .client_request_timeout(settings.limits.request_timeout)
-    .listen(listener)
-    .map_err(|source| StartError::Bind {
-        addr: addr.to_string(),
-        source,
-    })?
-    .run();
+    .client_request_timeout(settings.limits.request_timeout);
+    let bound = match tls {
+        Some(config) => server.listen_rustls_0_23(listener, config),
+        None => server.listen(listener),
+    };
+    let server = bound
+        .map_err(|source| StartError::Bind {
+            addr: addr.to_string(),
+            source,
+        })?
+        .run();
     Ok(server)
 }
 

@@ -105,6 +105,36 @@ impl Instance {
         rules: &Path,
         extra: &[(&str, &str)],
     ) -> Process {
+        let process = self.spawn(docker_host, rules, extra);
+        wait_healthy(&process.address).await;
+        process
+    }
+
+    /// Start with `[tls]` lines; ready once the port accepts connections.
+    pub async fn start_tls(&self, extra: &[(&str, &str)]) -> Process {
+        let process = self.spawn("", &Self::test_rules(), extra);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while tokio::net::TcpStream::connect(("127.0.0.1", process.port))
+            .await
+            .is_err()
+        {
+            assert!(Instant::now() < deadline, "swarmpilot did not come up");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        process
+    }
+
+    /// `swarmpilot check` on a config with `extra`.
+    pub fn check(&self, extra: &[(&str, &str)]) -> std::process::Output {
+        let config = self.write_config(free_loopback_port(), "", &Self::test_rules(), extra);
+        Command::new(env!("CARGO_BIN_EXE_swarmpilot"))
+            .args(["check", "--config", config.to_str().unwrap()])
+            .output()
+            .expect("swarmpilot check runs")
+    }
+
+    /// Start the binary without waiting for it.
+    pub fn spawn(&self, docker_host: &str, rules: &Path, extra: &[(&str, &str)]) -> Process {
         let port = free_loopback_port();
         let config = self.write_config(port, docker_host, rules, extra);
         let child = Command::new(env!("CARGO_BIN_EXE_swarmpilot"))
@@ -114,13 +144,11 @@ impl Instance {
             .stderr(Stdio::null())
             .spawn()
             .expect("swarmpilot starts");
-        let process = Process {
+        Process {
             child,
             address: format!("http://127.0.0.1:{port}"),
             port,
-        };
-        wait_healthy(&process.address).await;
-        process
+        }
     }
 
     fn write_config(

@@ -9,8 +9,11 @@ mod helpers;
 #[allow(dead_code)]
 mod process;
 
+mod auth;
 mod mutate;
 mod mutation;
+mod slow_clients;
+mod tls;
 
 /// Whether the long variants were asked for.
 #[allow(dead_code)]
