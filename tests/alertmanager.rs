@@ -14,6 +14,7 @@ use grafana_standin::Grafana;
 use helpers::*;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 /// An Alertmanager process, stopped when dropped.
@@ -30,8 +31,8 @@ impl Drop for Alertmanager {
     }
 }
 
-/// The shipped alertmanager.yml with its receiver URL and token file pointed at the test server.
-fn shipped_config_for(app: &TestApp, dir: &Path) -> std::path::PathBuf {
+/// The shipped alertmanager.yml with its receiver URL and token file pointed at `receiver`.
+fn shipped_config_for(receiver: &str, dir: &Path) -> std::path::PathBuf {
     let token = dir.join("token");
     std::fs::write(&token, TOKEN).unwrap();
     let shipped = std::fs::read_to_string(
@@ -41,7 +42,7 @@ fn shipped_config_for(app: &TestApp, dir: &Path) -> std::path::PathBuf {
     let config = shipped
         .replace(
             "http://swarmpilot:9095/webhook",
-            &format!("{}/webhook", app.address),
+            &format!("{receiver}/webhook"),
         )
         .replace("/run/secrets/swarmpilot_token", token.to_str().unwrap());
     assert_ne!(
@@ -55,8 +56,13 @@ fn shipped_config_for(app: &TestApp, dir: &Path) -> std::path::PathBuf {
 
 /// Start Alertmanager; `cluster` is (own gossip port, peer gossip ports), or None for a single one.
 async fn start(app: &TestApp, cluster: Option<(u16, &[u16])>) -> Alertmanager {
+    start_for(&app.address, cluster).await
+}
+
+/// Start Alertmanager delivering to `receiver` (a base URL).
+async fn start_for(receiver: &str, cluster: Option<(u16, &[u16])>) -> Alertmanager {
     let dir = tempfile::tempdir().unwrap();
-    let config = shipped_config_for(app, dir.path());
+    let config = shipped_config_for(receiver, dir.path());
     let port = free_port();
     let mut args = vec![
         format!("--config.file={}", config.display()),
@@ -223,4 +229,101 @@ async fn two_alertmanager_peers_give_exactly_one_action() {
         "one action for {deliveries} deliveries"
     );
     assert_eq!(svc.desired_replicas(), 4, "never 6");
+}
+
+/// A receiver in front of swarmpilot that answers 503 to the first `failures` deliveries, then
+/// forwards each delivery and returns swarmpilot's answer.
+struct FlakyReceiver {
+    failures_left: AtomicUsize,
+    deliveries: AtomicUsize,
+    target: String,
+    client: reqwest::Client,
+}
+
+async fn flaky_webhook(
+    req: actix_web::HttpRequest,
+    body: actix_web::web::Bytes,
+    state: actix_web::web::Data<FlakyReceiver>,
+) -> actix_web::HttpResponse {
+    state.deliveries.fetch_add(1, Ordering::SeqCst);
+    let fail = state
+        .failures_left
+        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+        .is_ok();
+    if fail {
+        return actix_web::HttpResponse::ServiceUnavailable().body("injected fault");
+    }
+    let mut forward = state
+        .client
+        .post(format!("{}/webhook", state.target))
+        .body(body);
+    for name in ["authorization", "content-type"] {
+        if let Some(value) = req.headers().get(name) {
+            forward = forward.header(name, value.as_bytes());
+        }
+    }
+    let answer = forward.send().await.expect("swarmpilot answers");
+    let status = answer.status().as_u16();
+    let body = answer.bytes().await.unwrap();
+    actix_web::HttpResponse::build(actix_web::http::StatusCode::from_u16(status).unwrap())
+        .content_type("application/json")
+        .body(body)
+}
+
+/// Start the flaky receiver on loopback; its base URL and its state.
+fn start_flaky(target: &str, failures: usize) -> (String, actix_web::web::Data<FlakyReceiver>) {
+    let state = actix_web::web::Data::new(FlakyReceiver {
+        failures_left: AtomicUsize::new(failures),
+        deliveries: AtomicUsize::new(0),
+        target: target.to_string(),
+        client: reqwest::Client::new(),
+    });
+    let data = state.clone();
+    let server = actix_web::HttpServer::new(move || {
+        actix_web::App::new()
+            .app_data(data.clone())
+            .route("/webhook", actix_web::web::post().to(flaky_webhook))
+    })
+    .workers(1)
+    .bind(("127.0.0.1", 0))
+    .unwrap();
+    let port = server.addrs()[0].port();
+    tokio::spawn(server.run());
+    (format!("http://127.0.0.1:{port}"), state)
+}
+
+#[tokio::test]
+async fn a_receiver_failing_four_times_with_503_gives_exactly_one_action_once_it_recovers() {
+    let app = spawn_app_with(AppOptions {
+        extra_rules: shipped_scaling_rules(),
+        ..Default::default()
+    })
+    .await;
+    let svc = TestService::opted_in("am_503", 2).await;
+    let (receiver, flaky) = start_flaky(&app.address, 4);
+    let am = start_for(&receiver, None).await;
+
+    amtool_add(
+        &am,
+        &[
+            "alertname=ServiceHighCPU".into(),
+            format!("service={}", svc.name),
+            "severity=warning".into(),
+        ],
+    );
+    wait_for(
+        || svc.desired_replicas() == 4,
+        "Alertmanager retried past the 503s and swarmpilot scaled 2→4",
+    )
+    .await;
+    let deliveries = flaky.deliveries.load(Ordering::SeqCst);
+    assert!(
+        deliveries >= 5,
+        "4 failed deliveries, then the one that acted: {deliveries}"
+    );
+    // Later retries or repeats of this group must not act again.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(intents_for(&app, &svc.name).len(), 1, "exactly one action");
+    assert_eq!(svc.desired_replicas(), 4);
+    eprintln!("503 × 4 then recovery: {deliveries} deliveries, 1 action");
 }
