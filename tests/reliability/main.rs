@@ -10,6 +10,7 @@ mod helpers;
 mod process;
 
 mod auth;
+mod crash;
 mod mutate;
 mod mutation;
 mod slow_clients;
