@@ -27,7 +27,7 @@ pub const GENEROUS_LIMITS: &[(&str, &str)] = &[
 
 /// Alert `n` for `service`: up and down alternate, every one a distinct delivery.
 pub fn burst_alert(service: &str, n: usize) -> Value {
-    let name = if n % 2 == 0 { "BurstUp" } else { "BurstDown" };
+    let name = if n.is_multiple_of(2) { "BurstUp" } else { "BurstDown" };
     json!({
         "version": "4", "status": "firing", "receiver": "swarmpilot",
         "alerts": [{
