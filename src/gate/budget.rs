@@ -1,87 +1,105 @@
-//! Budgets of actions (governor): a cluster-wide rate, a circuit breaker against runaway
-//! automation, and a rate per service. They run on the injected clock so tests need no sleeps.
+//! The action budgets of `[limits]`: at most `actions_per_minute` actions in any 60 s across the
+//! cluster (a circuit breaker against runaway automation) and `actions_per_service_per_hour` in
+//! any hour per service.
+//!
+//! Both are checked and spent together, atomically: an action refused by one budget takes nothing
+//! from the other. (governor cannot do this: a check spends a cell and has no peek, so a storm
+//! refused by the cluster budget used to drain every service's hourly budget with actions that
+//! never ran.) Budgets are tens of actions, so an exact sliding log of admission times is cheap.
 
 use crate::clock::Clock;
-use governor::clock::Clock as GovernorClock;
-use governor::middleware::NoOpMiddleware;
-use governor::nanos::Nanos;
-use governor::state::keyed::DefaultKeyedStateStore;
-use governor::state::{InMemoryState, NotKeyed};
-use governor::{Quota, RateLimiter};
-use std::num::NonZeroU32;
-use std::sync::Arc;
-use std::time::{Duration, UNIX_EPOCH};
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
 
-/// governor's view of our clock: nanoseconds since the Unix epoch.
-#[derive(Clone, Debug)]
-pub struct InjectedClock(pub Arc<dyn Clock>);
+const MINUTE: Duration = Duration::from_secs(60);
+const HOUR: Duration = Duration::from_secs(3600);
 
-impl GovernorClock for InjectedClock {
-    type Instant = Nanos;
+/// Admission times within one window, oldest first.
+#[derive(Debug, Default)]
+struct Log(VecDeque<SystemTime>);
 
-    fn now(&self) -> Nanos {
-        let since = self.0.now().duration_since(UNIX_EPOCH).unwrap_or_default();
-        Nanos::from(since.as_nanos() as u64)
+impl Log {
+    fn forget_before(&mut self, horizon: SystemTime) {
+        while self.0.front().is_some_and(|t| *t <= horizon) {
+            self.0.pop_front();
+        }
+    }
+
+    /// How long until one more fits, or `None` when it fits now.
+    fn wait(&mut self, limit: u32, window: Duration, now: SystemTime) -> Option<Duration> {
+        self.forget_before(now.checked_sub(window).unwrap_or(SystemTime::UNIX_EPOCH));
+        if self.0.len() < limit as usize {
+            return None;
+        }
+        let oldest = self.0[self.0.len() - limit as usize];
+        Some((oldest + window).duration_since(now).unwrap_or_default())
     }
 }
 
-type Direct = RateLimiter<NotKeyed, InMemoryState, InjectedClock, NoOpMiddleware<Nanos>>;
-pub type Keyed<K> = RateLimiter<K, DefaultKeyedStateStore<K>, InjectedClock, NoOpMiddleware<Nanos>>;
-
-/// Build a keyed limiter of `per` per `period` (0 = unlimited: `None`).
-pub fn keyed<K: std::hash::Hash + Eq + Clone>(
-    count: u32,
-    period: Duration,
-    clock: &InjectedClock,
-) -> Option<Keyed<K>> {
-    let quota = quota(count, period)?;
-    Some(RateLimiter::new(
-        quota,
-        DefaultKeyedStateStore::default(),
-        clock.clone(),
-    ))
+#[derive(Default)]
+struct Logs {
+    cluster: Log,
+    per_service: HashMap<String, Log>,
 }
 
-fn quota(count: u32, period: Duration) -> Option<Quota> {
-    let count = NonZeroU32::new(count)?;
-    // Spread evenly over the period with the whole count as burst: "N per period".
-    Quota::with_period(period / count.get()).map(|q| q.allow_burst(count))
-}
-
-/// The two action budgets of `[limits]`.
+/// The two action budgets; 0 means unlimited.
 pub struct Budgets {
-    cluster: Option<Direct>,
-    per_service: Option<Keyed<String>>,
-    clock: InjectedClock,
+    per_minute: u32,
+    per_service_per_hour: u32,
+    logs: Mutex<Logs>,
+    clock: Arc<dyn Clock>,
 }
 
 impl Budgets {
     pub fn new(actions_per_minute: u32, per_service_per_hour: u32, clock: Arc<dyn Clock>) -> Self {
-        let clock = InjectedClock(clock);
-        let cluster = quota(actions_per_minute, Duration::from_secs(60))
-            .map(|q| RateLimiter::new(q, InMemoryState::default(), clock.clone()));
-        let per_service = keyed(per_service_per_hour, Duration::from_secs(3600), &clock);
         Self {
-            cluster,
-            per_service,
+            per_minute: actions_per_minute,
+            per_service_per_hour,
+            logs: Mutex::new(Logs::default()),
             clock,
         }
     }
 
-    /// Spend one action on `service`, or say which budget is spent and for how long.
+    /// Whether an action on `service` would be admitted now, spending nothing: lets admission
+    /// refuse before it reads the service from Docker.
+    pub fn check(&self, service: &str) -> Result<(), String> {
+        let mut logs = self.logs.lock().unwrap_or_else(|e| e.into_inner());
+        self.refusal(&mut logs, service, self.clock.now())
+    }
+
+    /// Spend one action on `service` from both budgets, or spend nothing and say which budget is
+    /// spent and for how long.
     pub fn try_spend(&self, service: &str) -> Result<(), String> {
-        if let Some(limiter) = &self.per_service {
-            if let Err(not_until) = limiter.check_key(&service.to_string()) {
-                let wait = not_until.wait_time_from(self.clock.now());
-                return Err(format!(
-                    "limits.actions_per_service_per_hour spent for {service}; next in {}",
-                    humantime::format_duration(round(wait))
-                ));
+        let now = self.clock.now();
+        let mut logs = self.logs.lock().unwrap_or_else(|e| e.into_inner());
+        self.refusal(&mut logs, service, now)?;
+        if self.per_minute > 0 {
+            logs.cluster.0.push_back(now);
+        }
+        if self.per_service_per_hour > 0 {
+            logs.per_service
+                .entry(service.to_string())
+                .or_default()
+                .0
+                .push_back(now);
+        }
+        Ok(())
+    }
+
+    fn refusal(&self, logs: &mut Logs, service: &str, now: SystemTime) -> Result<(), String> {
+        if self.per_service_per_hour > 0 {
+            if let Some(log) = logs.per_service.get_mut(service) {
+                if let Some(wait) = log.wait(self.per_service_per_hour, HOUR, now) {
+                    return Err(format!(
+                        "limits.actions_per_service_per_hour spent for {service}; next in {}",
+                        humantime::format_duration(round(wait))
+                    ));
+                }
             }
         }
-        if let Some(limiter) = &self.cluster {
-            if let Err(not_until) = limiter.check() {
-                let wait = not_until.wait_time_from(self.clock.now());
+        if self.per_minute > 0 {
+            if let Some(wait) = logs.cluster.wait(self.per_minute, MINUTE, now) {
                 return Err(format!(
                     "limits.actions_per_minute spent for the cluster; next in {}",
                     humantime::format_duration(round(wait))
@@ -102,19 +120,25 @@ mod tests {
     use crate::clock::ManualClock;
 
     #[test]
-    fn per_service_budget_refills_with_the_clock() {
+    fn per_service_budget_refills_as_its_hour_slides() {
         let clock = ManualClock::default();
         let budgets = Budgets::new(100, 2, Arc::new(clock.clone()));
         assert!(budgets.try_spend("web").is_ok());
+        clock.advance(Duration::from_secs(1800));
         assert!(budgets.try_spend("web").is_ok());
         let err = budgets.try_spend("web").unwrap_err();
         assert!(err.contains("actions_per_service_per_hour"), "{err}");
+        assert!(err.contains("next in 30m"), "{err}");
         assert!(
             budgets.try_spend("api").is_ok(),
             "other services keep theirs"
         );
         clock.advance(Duration::from_secs(1800));
-        assert!(budgets.try_spend("web").is_ok());
+        assert!(
+            budgets.try_spend("web").is_ok(),
+            "the first one left the hour"
+        );
+        assert!(budgets.try_spend("web").is_err());
     }
 
     #[test]
@@ -126,8 +150,33 @@ mod tests {
         }
         let err = budgets.try_spend("d").unwrap_err();
         assert!(err.contains("actions_per_minute"), "{err}");
-        clock.advance(Duration::from_secs(20));
+        clock.advance(Duration::from_secs(59));
+        assert!(budgets.try_spend("d").is_err(), "still within the minute");
+        clock.advance(Duration::from_secs(1));
         assert!(budgets.try_spend("d").is_ok());
+    }
+
+    #[test]
+    fn a_refusal_by_one_budget_spends_nothing_from_the_other() {
+        let clock = ManualClock::default();
+        let budgets = Budgets::new(1, 2, Arc::new(clock.clone()));
+        assert!(budgets.try_spend("web").is_ok());
+        // The cluster budget refuses many times; web's hourly budget must not drain meanwhile.
+        for _ in 0..10 {
+            assert!(budgets.try_spend("web").is_err());
+        }
+        clock.advance(MINUTE);
+        assert!(budgets.try_spend("web").is_ok(), "web still had one left");
+    }
+
+    #[test]
+    fn check_spends_nothing() {
+        let budgets = Budgets::new(1, 1, Arc::new(ManualClock::default()));
+        for _ in 0..5 {
+            assert!(budgets.check("web").is_ok());
+        }
+        assert!(budgets.try_spend("web").is_ok());
+        assert!(budgets.check("web").is_err());
     }
 
     #[test]
@@ -136,27 +185,5 @@ mod tests {
         for _ in 0..1000 {
             assert!(budgets.try_spend("web").is_ok());
         }
-    }
-}
-
-#[cfg(test)]
-mod keyed_tests {
-    use super::*;
-    use crate::clock::ManualClock;
-
-    #[test]
-    fn keyed_limiter_denies_past_the_burst_until_the_clock_moves() {
-        let clock = ManualClock::default();
-        let injected = InjectedClock(Arc::new(clock.clone()));
-        let limiter = keyed::<u8>(2, Duration::from_secs(1), &injected).unwrap();
-        assert!(limiter.check_key(&1).is_ok());
-        assert!(limiter.check_key(&1).is_ok());
-        assert!(limiter.check_key(&1).is_err());
-        assert!(
-            limiter.check_key(&2).is_ok(),
-            "other clients keep their rate"
-        );
-        clock.advance(Duration::from_millis(500));
-        assert!(limiter.check_key(&1).is_ok());
     }
 }

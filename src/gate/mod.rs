@@ -1,13 +1,14 @@
 //! The gate step: everything that may refuse an action before it touches the swarm.
 //!
 //! `cooldown` holds cooldowns per (service, action), each with the delivery that started it (which
-//! is how duplicates are told apart); `budget` the action rates of `[limits]`; `change` turns an action and a fresh read of
+//! is how duplicates are told apart); `budget` the action budgets of `[limits]` and `rate` each client's request rate; `change` turns an action and a fresh read of
 //! the service into an absolute target or a refusal (not opted in, busy, at a bound);
 //! `service_name` keeps label values that cannot be Swarm service names away from Docker.
 
 pub mod budget;
 pub mod change;
 pub mod cooldown;
+pub mod rate;
 pub mod service_name;
 
 pub use budget::Budgets;

@@ -332,6 +332,12 @@ impl Pipeline {
         if let Err(refusal) = self.check_recent(alert, name, kind, &delivery) {
             return Ok(Err(refusal));
         }
+        // A spent budget refuses before Docker is asked: in a storm most alerts end here.
+        if mode == Mode::Act {
+            if let Err(reason) = self.budgets.check(name) {
+                return Ok(Err(refusal(Decision::RateLimited, reason)));
+            }
+        }
         let change = match self.read_for_admission(name).await {
             Ok(Some(service)) => {
                 let previous = match rule.action {

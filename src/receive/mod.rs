@@ -12,7 +12,7 @@ pub mod tls;
 
 use crate::act::Swarm;
 use crate::clock::Clock;
-use crate::gate::budget::{keyed, InjectedClock, Keyed};
+use crate::gate::rate::{keyed, InjectedClock, Keyed};
 use crate::pipeline::{Pipeline, PipelineSettings, Records, Recovery};
 use crate::record::grafana::Annotator;
 use crate::record::journal::{Journal, JournalError};

@@ -16,7 +16,16 @@ async fn rollback_after_a_scale_restores_v1_and_keeps_the_scaled_replicas() {
     let app = spawn_app().await;
     let svc = TestService::opted_in("rollback", 2).await;
     assert_eq!(image(&svc), V1);
-    docker(&["service", "update", "--detach", "--image", V2, &svc.name]).unwrap();
+    docker(&[
+        "service",
+        "update",
+        "--detach",
+        "--no-resolve-image",
+        "--image",
+        V2,
+        &svc.name,
+    ])
+    .unwrap();
     wait_for(|| svc.update_state() == "completed", "v2 rolled out").await;
 
     // A scale makes Swarm's PreviousSpec carry v2 too: `rollback=previous` would be a no-op now.

@@ -41,6 +41,7 @@ fn wrong_credentials(n: usize) -> Option<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ten_thousand_wrong_credentials_never_act_and_the_right_token_does() {
     require_docker();
+    let _turn = crate::one_at_a_time().await;
     let svc = TestService::opted_in("auth", 1).await;
     let version = svc.version();
     let instance = Instance::new();

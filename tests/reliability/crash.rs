@@ -27,7 +27,11 @@ pub const GENEROUS_LIMITS: &[(&str, &str)] = &[
 
 /// Alert `n` for `service`: up and down alternate, every one a distinct delivery.
 pub fn burst_alert(service: &str, n: usize) -> Value {
-    let name = if n.is_multiple_of(2) { "BurstUp" } else { "BurstDown" };
+    let name = if n.is_multiple_of(2) {
+        "BurstUp"
+    } else {
+        "BurstDown"
+    };
     json!({
         "version": "4", "status": "firing", "receiver": "swarmpilot",
         "alerts": [{
@@ -42,6 +46,7 @@ pub fn burst_alert(service: &str, n: usize) -> Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killed_mid_burst_every_intent_ends_with_exactly_one_outcome() {
     require_docker();
+    let _turn = crate::one_at_a_time().await;
     let services = create_services("burst", SERVICES).await;
     let since = unix_now();
     let instance = Instance::new();

@@ -14,10 +14,19 @@ mod crash;
 mod mutate;
 mod mutation;
 mod slow_clients;
+mod storm;
 mod tls;
 
 /// Whether the long variants were asked for.
 #[allow(dead_code)]
 pub fn long_run() -> bool {
     std::env::var("SWARMPILOT_LONG").is_ok_and(|v| v == "1")
+}
+
+/// The heavy tests of this binary take turns: each measures latency or memory, and would measure
+/// its neighbours instead if they ran at once.
+static HEAVY: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+pub async fn one_at_a_time() -> tokio::sync::MutexGuard<'static, ()> {
+    HEAVY.lock().await
 }

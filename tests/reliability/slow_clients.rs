@@ -22,6 +22,7 @@ enum Drip {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn trickling_connections_are_closed_while_a_legitimate_stream_is_served() {
     require_docker();
+    let _turn = crate::one_at_a_time().await;
     let instance = Instance::new();
     let process = instance
         .start_with(

@@ -81,6 +81,7 @@ fn client(pki: &Pki, identity: Option<&(String, String)>) -> reqwest::Client {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mutual_tls_serves_only_clients_with_a_certificate_from_the_configured_ca() {
     require_docker();
+    let _turn = crate::one_at_a_time().await;
     let pki = pki();
     let instance = Instance::new();
     let dir = instance.dir.path();

@@ -1,0 +1,264 @@
+//! An alert storm: 1,000 distinct alert groups in one second for 200 opted-in services. Every
+//! group is acknowledged within a second, Docker writes stay within the budgets
+//! (`limits.actions_per_minute`), and no service goes above its rule's or its label's bound.
+
+use crate::crash::{burst_rules, unix_now};
+use crate::helpers::{docker, require_docker, TEST_IMAGE};
+use crate::process::{unbalanced_intents, Instance, Process, PROCESS_TOKEN};
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+const SERVICES: usize = 200;
+const GROUPS: usize = 1_000;
+const ACTIONS_PER_MINUTE: u64 = 30;
+/// The rule's bound (storm-up: step 3, max_replicas 2) and the label's on every other service.
+const RULE_MAX: u64 = 2;
+const LABEL_MAX: u64 = 1;
+
+/// The storm's services, removed together (one `docker service rm`) when dropped.
+struct Fleet {
+    names: Vec<String>,
+}
+
+impl Drop for Fleet {
+    fn drop(&mut self) {
+        let mut args = vec!["service", "rm"];
+        args.extend(self.names.iter().map(String::as_str));
+        let _ = docker(&args);
+    }
+}
+
+impl Fleet {
+    /// `n` opted-in services at 0 replicas (no containers until scaled); odd ones carry
+    /// `swarmpilot.max_replicas=1`. Created eight at a time.
+    fn create(n: usize) -> Self {
+        let prefix = format!("spstorm_{}", std::process::id());
+        let names: Vec<String> = (0..n).map(|i| format!("{prefix}_{i}")).collect();
+        let fleet = Fleet { names };
+        std::thread::scope(|scope| {
+            for chunk in fleet.names.chunks(n.div_ceil(8)) {
+                scope.spawn(move || {
+                    for name in chunk {
+                        create_service(name, labelled(name));
+                    }
+                });
+            }
+        });
+        fleet
+    }
+
+    fn replicas(&self) -> BTreeMap<String, u64> {
+        let prefix = self.names[0].rsplit_once('_').unwrap().0.to_string();
+        docker(&[
+            "service",
+            "ls",
+            "--filter",
+            &format!("name={prefix}_"),
+            "--format",
+            "{{.Name}} {{.Replicas}}",
+        ])
+        .expect("service ls")
+        .lines()
+        .filter_map(|l| {
+            let (name, replicas) = l.split_once(' ')?;
+            let desired = replicas
+                .split('/')
+                .nth(1)?
+                .split(' ')
+                .next()?
+                .parse()
+                .ok()?;
+            Some((name.to_string(), desired))
+        })
+        .collect()
+    }
+}
+
+fn labelled(name: &str) -> bool {
+    name.rsplit_once('_')
+        .and_then(|(_, i)| i.parse::<usize>().ok())
+        .is_some_and(|i| i % 2 == 1)
+}
+
+fn create_service(name: &str, label_bound: bool) {
+    let mut args = vec![
+        "service",
+        "create",
+        "--detach",
+        "--no-resolve-image",
+        "--name",
+        name,
+        "--replicas",
+        "0",
+        "--stop-grace-period",
+        "1s",
+        "--label",
+        "swarmpilot.test=true",
+        "--label",
+        "swarmpilot.enable=true",
+    ];
+    if label_bound {
+        args.extend(["--label", "swarmpilot.max_replicas=1"]);
+    }
+    args.push(TEST_IMAGE);
+    docker(&args).unwrap_or_else(|e| panic!("create {name}: {e}"));
+}
+
+fn group(n: usize, service: &str) -> Value {
+    json!({
+        "version": "4", "status": "firing", "receiver": "swarmpilot",
+        "groupKey": format!("{{}}:{{alertname=\"StormHighCPU\", group=\"{n}\"}}"),
+        "alerts": [
+            {"status": "firing",
+             "labels": {"alertname": "StormHighCPU", "service": service, "group": n.to_string()},
+             "startsAt": "2026-11-30T11:00:00.000Z", "fingerprint": format!("{:016x}", 0x5700_0000 + n)},
+            {"status": "firing", "labels": {"alertname": "StormNoise", "service": service},
+             "startsAt": "2026-11-30T11:00:00.000Z", "fingerprint": format!("{:016x}", 0x5800_0000 + n)}
+        ]
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thousand_groups_in_a_second_for_200_services_stay_within_budgets_and_bounds() {
+    require_docker();
+    let _turn = crate::one_at_a_time().await;
+    let fleet = Fleet::create(SERVICES);
+    let instance = Instance::new();
+    let process = instance
+        .start_with(
+            "",
+            &burst_rules(),
+            &[("limits", "requests_per_second_per_client = 100000")],
+        )
+        .await;
+    let since = unix_now();
+
+    let started = Instant::now();
+    let answers = storm(&process, &fleet).await;
+    let storm_secs = started.elapsed().as_secs_f64();
+    let slowest = answers.iter().map(|(_, t)| *t).max().unwrap();
+    let mut decisions: BTreeMap<String, usize> = BTreeMap::new();
+    for (answer, _) in &answers {
+        for d in answer["decisions"].as_array().unwrap() {
+            *decisions
+                .entry(d["decision"].as_str().unwrap().to_string())
+                .or_default() += 1;
+        }
+    }
+    let mut sorted: Vec<Duration> = answers.iter().map(|(_, t)| *t).collect();
+    sorted.sort();
+    let pct = |p: f64| sorted[((sorted.len() - 1) as f64 * p) as usize].as_secs_f64() * 1000.0;
+    eprintln!(
+        "storm latency ms: p50 {:.0} p90 {:.0} p99 {:.0} max {:.0}; by tenth: {:?}",
+        pct(0.5),
+        pct(0.9),
+        pct(0.99),
+        pct(1.0),
+        answers
+            .chunks(100)
+            .map(|c| c.iter().map(|(_, t)| t.as_millis()).max().unwrap())
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(answers.len(), GROUPS, "every group acknowledged with 200");
+    assert!(
+        slowest < Duration::from_secs(1),
+        "a group waited {slowest:?}"
+    );
+
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !unbalanced_intents(&instance.journal()).is_empty() {
+        assert!(Instant::now() < deadline, "actions did not finish");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let journal = instance.journal();
+    let intents = journal.iter().filter(|l| l["type"] == "intent").count() as u64;
+    // The budget refills one action every 2 s after its burst of 30.
+    let allowed = ACTIONS_PER_MINUTE + (storm_secs / 2.0).ceil() as u64;
+    assert!(
+        intents <= allowed,
+        "{intents} actions admitted, budget {allowed}"
+    );
+    assert!(intents > 0, "the storm acted at all");
+
+    let updates = storm_updates(&fleet, since);
+    assert!(
+        updates.len() as u64 <= intents,
+        "{} Docker writes for {intents} actions",
+        updates.len()
+    );
+    for (name, new) in &updates {
+        let bound = if labelled(name) { LABEL_MAX } else { RULE_MAX };
+        assert!(*new <= bound, "{name} set to {new} replicas, bound {bound}");
+    }
+    for (name, replicas) in fleet.replicas() {
+        let bound = if labelled(&name) { LABEL_MAX } else { RULE_MAX };
+        assert!(replicas <= bound, "{name} at {replicas}, bound {bound}");
+    }
+    println!(
+        "storm: {GROUPS} groups for {SERVICES} services sent in {storm_secs:.2} s, slowest answer \
+         {:.0} ms; decisions {decisions:?}; {intents} actions, {} Docker writes (budget {allowed})",
+        slowest.as_secs_f64() * 1000.0,
+        updates.len()
+    );
+}
+
+/// Send group `n` at `n` ms after the start (open loop: a slow answer does not delay the next).
+async fn storm(process: &Process, fleet: &Fleet) -> Vec<(Value, Duration)> {
+    let client = reqwest::Client::new();
+    let start = tokio::time::Instant::now();
+    let tasks: Vec<_> = (0..GROUPS)
+        .map(|n| {
+            let request = client
+                .post(format!("{}/webhook", process.address))
+                .bearer_auth(PROCESS_TOKEN)
+                .json(&group(n, &fleet.names[n % fleet.names.len()]));
+            tokio::spawn(async move {
+                let at = start + Duration::from_micros(n as u64 * 1_000_000 / GROUPS as u64);
+                tokio::time::sleep_until(at).await;
+                let sent = Instant::now();
+                let response = request.send().await.expect("answered");
+                assert_eq!(response.status(), 200);
+                let body: Value = response.json().await.unwrap();
+                (body, sent.elapsed())
+            })
+        })
+        .collect();
+    let mut answers = Vec::new();
+    for task in tasks {
+        answers.push(task.await.expect("group acknowledged"));
+    }
+    answers
+}
+
+/// (service, new replicas) of every spec update to the fleet since `since`, from Docker's events.
+fn storm_updates(fleet: &Fleet, since: u64) -> Vec<(String, u64)> {
+    let events = docker(&[
+        "events",
+        "--since",
+        &since.to_string(),
+        "--until",
+        &(unix_now() + 1).to_string(),
+        "--filter",
+        "type=service",
+        "--filter",
+        "event=update",
+        "--format",
+        "{{json .Actor.Attributes}}",
+    ])
+    .expect("docker events");
+    events
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|a| a.get("updatestate.new").is_none())
+        .filter_map(|a| {
+            let name = a["name"].as_str()?.to_string();
+            fleet.names.contains(&name).then_some(())?;
+            let new = a["replicas.new"]
+                .as_str()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0);
+            Some((name, new))
+        })
+        .collect()
+}
