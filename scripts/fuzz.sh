@@ -19,11 +19,14 @@ for target in payload rules; do
     mkdir -p "fuzz/corpus/$target"
     cp -n fuzz/seeds/"$target"/* "fuzz/corpus/$target/"
     echo "fuzz: $target for ${seconds}s"
+    log="/tmp/swarmpilot-fuzz-$target.log"
+    status=0
     cargo +nightly fuzz run "$target" "fuzz/corpus/$target" -- \
         -max_total_time="$seconds" -max_len=262144 -rss_limit_mb=2048 -timeout=10 \
-        2>&1 | tee "/tmp/swarmpilot-fuzz-$target.log" | grep -E "^(#[0-9]+ *DONE|Done|==|SUMMARY)" || true
-    if [ "${PIPESTATUS[0]}" -ne 0 ]; then
-        echo "fuzz: $target found a crash; see fuzz/artifacts/$target/ and /tmp/swarmpilot-fuzz-$target.log" >&2
+        >"$log" 2>&1 || status=$?
+    grep -E "^(#[0-9]+ *DONE|Done [0-9]+ runs|SUMMARY)" "$log" || true
+    if [ "$status" -ne 0 ]; then
+        echo "fuzz: $target found a crash; see fuzz/artifacts/$target/ and $log" >&2
         exit 1
     fi
 done

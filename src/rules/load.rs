@@ -114,8 +114,27 @@ struct ParsedFile {
 
 /// Parse one file's text into rules, collecting every error rather than stopping at the first.
 pub fn parse_rule_file(file: &Path, text: &str) -> (Vec<Rule>, Vec<RuleError>) {
-    let parsed = parse_file(file, text);
+    let mut parsed = parse_file(file, text);
+    for error in &mut parsed.errors {
+        error.keep_within(text);
+    }
     (parsed.rules, parsed.errors)
+}
+
+impl RuleError {
+    /// The YAML scanner places a value missing at the very end of a file on the line after the
+    /// last; point at the end of the last line instead, where an editor can go. Lines break at
+    /// LF, CR and CRLF, as YAML counts them.
+    fn keep_within(&mut self, text: &str) {
+        let normalized = text.replace("\r\n", "\n");
+        let lines: Vec<&str> = normalized.split(['\n', '\r']).collect();
+        if self.line > lines.len() {
+            self.line = lines.len();
+            self.column = lines.last().map_or(0, |l| l.chars().count()) + 1;
+        }
+        self.line = self.line.max(1);
+        self.column = self.column.max(1);
+    }
 }
 
 fn parse_file(file: &Path, text: &str) -> ParsedFile {

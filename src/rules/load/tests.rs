@@ -137,6 +137,14 @@ fn loads_every_field() {
     "rules:\n  - name: 'a b'\n    match: ['x=y']\n    action: restart\n",
     "r.yml:2:11: rule name \"a b\" must start"
 )]
+#[case::value_missing_at_the_end_of_the_file(
+    "rules:\n  - name: a\n    match: ['x=y']\n    action: restart\n    cooldown: ",
+    "r.yml:5:15: invalid duration \"\""
+)]
+#[case::lines_broken_by_cr_alone(
+    "rules:\r  - name: a\r    match: ['x=y']\r    action: explode\r",
+    "r.yml:4:13: unknown action \"explode\""
+)]
 fn reports_file_line_column(#[case] text: &str, #[case] expected: &str) {
     let errors = errors_of(text);
     assert!(
@@ -250,11 +258,11 @@ fn mutated_rule_files_give_positioned_errors_never_a_panic() {
         }
         let text = String::from_utf8_lossy(&text);
         let (_, errors) = parse_rule_file(Path::new("m.yml"), &text);
-        let lines = text.lines().count() + 1;
+        let lines = text.replace("\r\n", "\n").matches(['\n', '\r']).count() + 1;
         for error in errors {
             assert!(
                 error.line >= 1 && error.line <= lines && error.column >= 1,
-                "round {round}: {error} outside the file of {lines} lines:\n{text}"
+                "round {round}: {error} outside the file of {lines} lines:\n{text:?}"
             );
         }
     }
