@@ -1,8 +1,10 @@
-//! The command line: `serve`, `check` and `plan`, sharing one way to load config and rules. Errors
-//! reach the user as one clear message and exit code 1, never as a panic.
+//! The command line: `serve`, `check` and `plan`, and the companion command `recommend` (in
+//! [`crate::companion`]), sharing one way to load config and rules. Errors reach the user as one
+//! clear message and exit code 1, never as a panic.
 
 use crate::act::docker::DockerSwarm;
 use crate::clock::SystemClock;
+use crate::companion;
 use crate::parse::parse_notification;
 use crate::receive::{Application, Auth, Dependencies};
 use crate::rules::load_rules_dir;
@@ -54,6 +56,8 @@ pub enum Command {
         /// An Alertmanager webhook payload (JSON).
         payload: PathBuf,
     },
+    /// Sample opted-in services and recommend deploy.resources and a replica range.
+    Recommend(companion::recommend::RecommendArgs),
 }
 
 /// Run a parsed command line; `Err` is the message to print before exiting with 1.
@@ -63,6 +67,12 @@ pub fn run(cli: Cli) -> Result<(), String> {
         Command::Serve { config, dry_run } => serve(config, dry_run),
         Command::Check { config } => check(config),
         Command::Plan { config, payload } => plan(config, payload),
+        Command::Recommend(args) => {
+            let settings = settings(args.config.clone())?;
+            companion::block_on(settings.docker.clone(), move |docker| async move {
+                companion::recommend::run(&docker, &settings, &args).await
+            })
+        }
     }
 }
 

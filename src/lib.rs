@@ -20,6 +20,7 @@
 pub mod act;
 pub mod cli;
 pub mod clock;
+pub mod companion;
 pub mod decision;
 pub mod gate;
 pub mod parse;
