@@ -1,6 +1,6 @@
-//! The command line: `serve`, `check` and `plan`, and the companion command `recommend` (in
-//! [`crate::companion`]), sharing one way to load config and rules. Errors reach the user as one
-//! clear message and exit code 1, never as a panic.
+//! The command line: `serve`, `check` and `plan`, and the companion commands `recommend` and
+//! `secret` (in [`crate::companion`]), sharing one way to load config and rules.
+//! Errors reach the user as one clear message and exit code 1, never as a panic.
 
 use crate::act::docker::DockerSwarm;
 use crate::clock::SystemClock;
@@ -58,6 +58,11 @@ pub enum Command {
     },
     /// Sample opted-in services and recommend deploy.resources and a replica range.
     Recommend(companion::recommend::RecommendArgs),
+    /// Rotate a Docker secret through the services that use it, or prune old versions.
+    Secret {
+        #[command(subcommand)]
+        command: companion::secret::SecretCommand,
+    },
 }
 
 /// Run a parsed command line; `Err` is the message to print before exiting with 1.
@@ -71,6 +76,12 @@ pub fn run(cli: Cli) -> Result<(), String> {
             let settings = settings(args.config.clone())?;
             companion::block_on(settings.docker.clone(), move |docker| async move {
                 companion::recommend::run(&docker, &settings, &args).await
+            })
+        }
+        Command::Secret { command } => {
+            let settings = settings(command.config())?;
+            companion::block_on(settings.docker.clone(), move |docker| async move {
+                companion::secret::run(&docker, &settings, &command).await
             })
         }
     }
@@ -99,6 +110,11 @@ fn serve(config: Option<PathBuf>, dry_run: bool) -> Result<(), String> {
         if settings.dry_run {
             tracing::warn!("dry run: decisions are made and recorded, the swarm is never changed");
         }
+        companion::secret::spawn_pruner(
+            settings.docker.clone(),
+            settings.secrets.clone(),
+            settings.dry_run,
+        );
         app.run_until_stopped().await.map_err(|e| e.to_string())
     })
 }

@@ -7,7 +7,7 @@
 #[allow(dead_code)]
 mod helpers;
 
-use helpers::{require_docker, TestService, TEST_IMAGE};
+use helpers::{docker, require_docker, TestService, TEST_IMAGE};
 use serde_json::Value;
 use std::path::Path;
 use std::process::{Command, Output};
@@ -144,4 +144,260 @@ async fn recommend_refuses_a_service_that_is_not_opted_in() {
         text(&out.stderr).trim(),
         format!("swarmpilot: no service named \"{name}\" carries swarmpilot.enable=true")
     );
+}
+
+// ---------------------------------------------------------------------------------- secrets
+
+/// Every secret of a family (the original and its versions), removed on drop — after the
+/// services using them, so declare it before them.
+struct SecretFamily {
+    name: String,
+}
+
+impl SecretFamily {
+    fn create(tag: &str, value: &str) -> Self {
+        require_docker();
+        let name = TestService::unique_name(tag);
+        let file = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(file.path(), value).unwrap();
+        let path = file.path().to_str().unwrap();
+        let labels = "swarmpilot.test=true";
+        docker(&["secret", "create", "--label", labels, &name, path])
+            .unwrap_or_else(|e| panic!("secret create {name}: {e}"));
+        Self { name }
+    }
+
+    /// Names of the family's secrets (original and versions), sorted.
+    fn members(&self) -> Vec<String> {
+        let names = docker(&["secret", "ls", "--format", "{{.Name}}"]).unwrap();
+        let prefix = format!("{}_", self.name);
+        let mut out: Vec<String> = names
+            .lines()
+            .filter(|n| *n == self.name || n.starts_with(&prefix))
+            .map(String::from)
+            .collect();
+        out.sort();
+        out
+    }
+}
+
+impl Drop for SecretFamily {
+    fn drop(&mut self) {
+        for name in self.members() {
+            let _ = docker(&["secret", "rm", &name]);
+        }
+    }
+}
+
+/// A service mounting `family` at /run/secrets/app_token and running `script`.
+async fn mounting(name: &str, family: &str, extra: &[&str], script: &str) -> TestService {
+    let secret = format!("source={family},target=app_token,uid=1000,gid=1000,mode=0400");
+    let mut args = vec![
+        "--stop-grace-period",
+        "1s",
+        "--restart-delay",
+        "1s",
+        "--update-monitor",
+        "3s",
+        "--update-failure-action",
+        "pause",
+        "--secret",
+        &secret,
+    ];
+    args.extend_from_slice(extra);
+    args.extend_from_slice(&[TEST_IMAGE, "sh", "-c", script]);
+    let service = TestService::from_args(name, &args);
+    service.wait_running(1).await;
+    service
+}
+
+/// What the running task of `service` sees in its secret file, read inside the container.
+fn mounted_value(service: &TestService) -> String {
+    let tasks = docker(&[
+        "service",
+        "ps",
+        "-q",
+        "--filter",
+        "desired-state=running",
+        &service.name,
+    ])
+    .unwrap();
+    let task = tasks.lines().next().expect("a running task");
+    let container = docker(&[
+        "inspect",
+        "--format",
+        "{{.Status.ContainerStatus.ContainerID}}",
+        task,
+    ])
+    .unwrap();
+    docker(&["exec", &container, "cat", "/run/secrets/app_token"]).unwrap()
+}
+
+/// The one secret reference of a service: (name, target, uid, gid, mode).
+fn secret_ref(service: &TestService) -> (String, String, String, String, u64) {
+    let json = service.inspect("{{json .Spec.TaskTemplate.ContainerSpec.Secrets}}");
+    let refs: Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(refs.as_array().unwrap().len(), 1, "{json}");
+    let r = &refs[0];
+    (
+        r["SecretName"].as_str().unwrap().into(),
+        r["File"]["Name"].as_str().unwrap().into(),
+        r["File"]["UID"].as_str().unwrap().into(),
+        r["File"]["GID"].as_str().unwrap().into(),
+        r["File"]["Mode"].as_u64().unwrap(),
+    )
+}
+
+fn value_file(dir: &Path, name: &str, value: &str) -> String {
+    let path = dir.join(name);
+    std::fs::write(&path, value).unwrap();
+    path.to_str().unwrap().to_string()
+}
+
+const READS_ITS_SECRET: &str = "while :; do cat /run/secrets/app_token > /tmp/x; sleep 1; done";
+
+#[tokio::test]
+async fn secret_rotate_moves_the_service_to_a_new_version_and_prune_removes_unused_old_ones() {
+    let family = SecretFamily::create("sp8tok", "first-value");
+    let service = mounting(
+        &TestService::unique_name("sp8user"),
+        &family.name,
+        &[],
+        READS_ITS_SECRET,
+    )
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let v1 = value_file(dir.path(), "v1", "second-value-4d1f");
+
+    let out = swarmpilot(&["secret", "rotate", &family.name, "--from-file", &v1]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    let members = family.members();
+    assert_eq!(members.len(), 2, "{members:?}");
+    let first = members[1].clone();
+    assert!(
+        stdout.starts_with(&format!("created secret {first}\n")),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!(
+            "service {} now mounts {first}: converged",
+            service.name
+        )),
+        "{stdout}"
+    );
+    assert!(
+        !stdout.contains("second-value"),
+        "the value is never printed"
+    );
+    assert_eq!(
+        secret_ref(&service),
+        (
+            first.clone(),
+            "app_token".into(),
+            "1000".into(),
+            "1000".into(),
+            0o400
+        )
+    );
+    assert_eq!(mounted_value(&service), "second-value-4d1f");
+    assert_eq!(service.running_tasks(), 1);
+
+    // A random value this time; the first version is unused now but younger than the grace.
+    let out = swarmpilot(&["secret", "rotate", &family.name, "--grace", "1h"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let members = family.members();
+    assert_eq!(members.len(), 3, "{members:?}");
+    let second = members[2].clone();
+    assert!(
+        text(&out.stdout).contains("nothing to prune"),
+        "{}",
+        text(&out.stdout)
+    );
+    assert_eq!(secret_ref(&service).0, second);
+    let value = mounted_value(&service);
+    assert_eq!(value.len(), 32, "default --length");
+    assert!(value.chars().all(|c| c.is_ascii_alphanumeric()), "{value}");
+    assert!(!text(&out.stdout).contains(&value) && !text(&out.stderr).contains(&value));
+
+    let out = swarmpilot(&["secret", "prune", &family.name, "--grace", "0s"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), format!("pruned {first}\n"));
+    // The original (not made by swarmpilot) and the version in use stay.
+    assert_eq!(family.members(), [family.name.clone(), second]);
+}
+
+#[tokio::test]
+async fn secret_rotate_rolls_back_a_service_that_cannot_converge_and_exits_1_naming_it() {
+    let family = SecretFamily::create("sp8pick", "good");
+    let base = TestService::unique_name("sp8rot");
+    // Rotated in name order: the tolerant service first, then the one that only accepts "good".
+    let tolerant = mounting(&format!("{base}_a"), &family.name, &[], READS_ITS_SECRET).await;
+    let picky = mounting(
+        &format!("{base}_b"),
+        &family.name,
+        &[],
+        "test \"$(cat /run/secrets/app_token)\" = good || exit 3; while :; do sleep 1; done",
+    )
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let good = value_file(dir.path(), "good", "good");
+    let bad = value_file(dir.path(), "bad", "bad");
+
+    let out = swarmpilot(&["secret", "rotate", &family.name, "--from-file", &good]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let good_version = family.members()[1].clone();
+
+    let out = swarmpilot(&[
+        "secret",
+        "rotate",
+        &family.name,
+        "--from-file",
+        &bad,
+        "--deadline",
+        "60s",
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
+    let stderr = text(&out.stderr);
+    let bad_version = family.members()[2].clone();
+    assert!(
+        stderr.starts_with(&format!(
+            "swarmpilot: service {} did not converge on secret {bad_version}: update paused",
+            picky.name
+        )),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("rolled back to its previous spec"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!("already on {bad_version}: {}", tolerant.name)),
+        "{stderr}"
+    );
+    // The failing service is back on the version it had, running, reading the old value.
+    assert_eq!(secret_ref(&picky).0, good_version);
+    picky.wait_running(1).await;
+    assert_eq!(mounted_value(&picky), "good");
+    assert_eq!(secret_ref(&tolerant).0, bad_version);
+
+    // In use by the rolled-back service: not pruned, whatever the grace.
+    let out = swarmpilot(&["secret", "prune", &family.name, "--grace", "0s"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).starts_with("nothing to prune"),
+        "{}",
+        text(&out.stdout)
+    );
+    assert!(family.members().contains(&good_version));
+
+    drop(picky);
+    helpers::wait_for(
+        || docker(&["service", "inspect", &format!("{base}_b")]).is_err(),
+        "picky service removed",
+    )
+    .await;
+    let out = swarmpilot(&["secret", "prune", &family.name, "--grace", "0s"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), format!("pruned {good_version}\n"));
 }

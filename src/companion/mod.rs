@@ -10,7 +10,9 @@
 //! deploy      deploy.rs (docker stack deploy) → converge.rs
 //! ```
 
+pub mod converge;
 pub mod recommend;
+pub mod secret;
 pub mod sizing;
 pub mod stats;
 
