@@ -1,5 +1,5 @@
-//! The command line: `serve`, `check` and `plan`, and the companion commands `recommend` and
-//! `secret` (in [`crate::companion`]), sharing one way to load config and rules.
+//! The command line: `serve`, `check` and `plan`, and the companion commands `recommend`,
+//! `secret` and `deploy` (in [`crate::companion`]), sharing one way to load config and rules.
 //! Errors reach the user as one clear message and exit code 1, never as a panic.
 
 use crate::act::docker::DockerSwarm;
@@ -63,6 +63,8 @@ pub enum Command {
         #[command(subcommand)]
         command: companion::secret::SecretCommand,
     },
+    /// Deploy stack files in order and wait until every service has converged.
+    Deploy(companion::deploy::DeployArgs),
 }
 
 /// Run a parsed command line; `Err` is the message to print before exiting with 1.
@@ -82,6 +84,12 @@ pub fn run(cli: Cli) -> Result<(), String> {
             let settings = settings(command.config())?;
             companion::block_on(settings.docker.clone(), move |docker| async move {
                 companion::secret::run(&docker, &settings, &command).await
+            })
+        }
+        Command::Deploy(args) => {
+            let settings = settings(args.config.clone())?;
+            companion::block_on(settings.docker.clone(), move |docker| async move {
+                companion::deploy::run(&docker, &settings, &args).await
             })
         }
     }

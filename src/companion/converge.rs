@@ -2,7 +2,8 @@
 //! loop around it. Converged means Swarm is not mid-update and as many tasks as the service
 //! wants are running the spec we wait for; jobs and services scaled to 0 are converged at once.
 //! A paused update or a rollback (started, paused or completed) is a failure: Swarm gave up on
-//! the spec we sent.
+//! the spec we sent. Convergence counts once it has held, with the same running tasks, for
+//! [`STABLE`]: a task that exits at once is briefly "running" too.
 
 use crate::act::docker::classify;
 use crate::act::DockerError;
@@ -135,13 +136,15 @@ pub async fn wait(
     rolled_back_ok: bool,
 ) -> Result<(), WaitError> {
     let deadline = Instant::now() + timeout;
+    let mut settle = Settle::new(STABLE);
     loop {
         let service = docker
             .inspect_service(service_id, None)
             .await
             .map_err(classify)?;
         let tasks = tasks_of(docker, service_id).await?;
-        match assess(&service, &tasks, current, rolled_back_ok) {
+        let progress = assess(&service, &tasks, current, rolled_back_ok);
+        match settle.observe(progress, &tasks, Instant::now()) {
             Progress::Converged => return Ok(()),
             Progress::Failed(reason) => return Err(WaitError::Failed(reason)),
             Progress::Pending(last) if Instant::now() >= deadline => {
@@ -157,6 +160,52 @@ pub async fn wait(
 
 /// Swarm's own progress moves in steps of about a second.
 pub const POLL: Duration = Duration::from_millis(500);
+/// As long as Swarm's default update monitor, and as `docker service create` waits.
+pub const STABLE: Duration = Duration::from_secs(5);
+
+/// Turns a converged read into a converged service once the same tasks have stayed running for
+/// the stable period.
+#[derive(Debug)]
+pub struct Settle {
+    stable: Duration,
+    seen: Option<(Vec<String>, Instant)>,
+}
+
+impl Settle {
+    pub fn new(stable: Duration) -> Self {
+        Self { stable, seen: None }
+    }
+
+    pub fn observe(&mut self, progress: Progress, tasks: &[Task], now: Instant) -> Progress {
+        if progress != Progress::Converged {
+            self.seen = None;
+            return progress;
+        }
+        let ids = running_ids(tasks);
+        let since = match &self.seen {
+            Some((seen, since)) if *seen == ids => *since,
+            _ => {
+                self.seen = Some((ids, now));
+                now
+            }
+        };
+        if now.duration_since(since) >= self.stable {
+            Progress::Converged
+        } else {
+            Progress::Pending("tasks running, waiting to see them stay up".into())
+        }
+    }
+}
+
+fn running_ids(tasks: &[Task]) -> Vec<String> {
+    let mut ids: Vec<String> = tasks
+        .iter()
+        .filter(|t| t.desired_state == Some(TaskState::RUNNING) && is_running(t))
+        .filter_map(|t| t.id.clone())
+        .collect();
+    ids.sort();
+    ids
+}
 
 #[cfg(test)]
 mod tests;

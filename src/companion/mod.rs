@@ -11,6 +11,7 @@
 //! ```
 
 pub mod converge;
+pub mod deploy;
 pub mod recommend;
 pub mod secret;
 pub mod sizing;

@@ -15,6 +15,7 @@ fn service(mode: serde_json::Value, update_state: Option<&str>) -> Service {
 
 fn task(image: &str, state: &str, desired: &str, err: &str) -> Task {
     serde_json::from_value(json!({
+        "ID": format!("{image}-{state}"),
         "ServiceID": "s1",
         "Spec": {"ContainerSpec": {"Image": image}, "Runtime": "container"},
         "DesiredState": desired,
@@ -75,4 +76,57 @@ fn a_task_runs_the_current_template_whatever_the_runtime_field() {
         &s,
         &task("web:1", "running", "running", "")
     ));
+}
+
+#[test]
+fn convergence_counts_once_the_same_tasks_stayed_up_for_the_stable_period() {
+    let start = Instant::now();
+    let mut settle = Settle::new(Duration::from_secs(5));
+    let up = [task("web:2", "running", "running", "")];
+    let converged = || Progress::Converged;
+    let at = |secs| start + Duration::from_secs(secs);
+    assert!(matches!(
+        settle.observe(converged(), &up, at(0)),
+        Progress::Pending(_)
+    ));
+    assert!(matches!(
+        settle.observe(converged(), &up, at(4)),
+        Progress::Pending(_)
+    ));
+    assert_eq!(settle.observe(converged(), &up, at(5)), Progress::Converged);
+}
+
+#[test]
+fn a_task_replaced_meanwhile_starts_the_stable_period_again() {
+    let start = Instant::now();
+    let mut settle = Settle::new(Duration::from_secs(5));
+    let at = |secs| start + Duration::from_secs(secs);
+    let first = [task("web:2", "running", "running", "")];
+    let mut second = first.clone();
+    second[0].id = Some("replacement".into());
+    settle.observe(Progress::Converged, &first, at(0));
+    let pending = Progress::Pending("0/1 tasks running".into());
+    assert_eq!(settle.observe(pending.clone(), &[], at(2)), pending);
+    assert!(matches!(
+        settle.observe(Progress::Converged, &second, at(6)),
+        Progress::Pending(_)
+    ));
+    assert!(
+        matches!(
+            settle.observe(Progress::Converged, &first, at(12)),
+            Progress::Pending(_)
+        ),
+        "another task set"
+    );
+    assert_eq!(
+        settle.observe(Progress::Converged, &first, at(17)),
+        Progress::Converged
+    );
+}
+
+#[test]
+fn a_failure_passes_through() {
+    let mut settle = Settle::new(Duration::ZERO);
+    let failed = Progress::Failed("update paused".into());
+    assert_eq!(settle.observe(failed.clone(), &[], Instant::now()), failed);
 }
