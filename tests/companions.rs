@@ -523,3 +523,56 @@ fn deploy_reports_a_missing_stack_file() {
         text(&out.stderr)
     );
 }
+
+/// Kills the child on drop, so a failing assertion leaves no server behind.
+struct Server(std::process::Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[tokio::test]
+async fn serve_prunes_unused_old_versions_on_its_interval() {
+    // It prunes every family: the other tests of this file must not be mid-rotation.
+    let _alone = EXCLUSIVE_CPU.write().await;
+    let family = SecretFamily::create("sp8srv", "original");
+    for _ in 0..2 {
+        let out = swarmpilot(&["secret", "rotate", &family.name, "--grace", "1h"]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+    }
+    let members = family.members();
+    assert_eq!(members.len(), 3, "{members:?}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("swarmpilot.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "listen = \"127.0.0.1:{}\"\nrules_dir = {:?}\ndata_dir = {:?}\n\
+             [secrets]\nprune_interval = \"1s\"\ngrace = \"0s\"\n",
+            helpers::free_port(),
+            fixture("rules"),
+            dir.path().join("data"),
+        ),
+    )
+    .unwrap();
+    let _server = Server(
+        Command::new(env!("CARGO_BIN_EXE_swarmpilot"))
+            .args(["serve", "--config", config.to_str().unwrap()])
+            .env("RUST_LOG", "warn")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("swarmpilot serve starts"),
+    );
+    // The older version goes; the newest and the original stay.
+    let expected = [members[0].clone(), members[2].clone()];
+    helpers::wait_for(
+        || family.members() == expected,
+        "serve pruned the old version",
+    )
+    .await;
+}
