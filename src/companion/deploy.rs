@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 
 #[derive(Debug, Args)]
 pub struct DeployArgs {
+    /// Config file (default: swarmpilot.toml if present).
     #[arg(long)]
     pub config: Option<PathBuf>,
     /// Stack files, deployed in this order; each stack is named after its file (app.yml → app).

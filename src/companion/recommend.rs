@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 
 #[derive(Debug, Args)]
 pub struct RecommendArgs {
+    /// Config file (default: swarmpilot.toml if present).
     #[arg(long)]
     pub config: Option<PathBuf>,
     /// How long to sample (e.g. 30s, 10m).

@@ -52,6 +52,7 @@ impl SecretCommand {
 
 #[derive(Debug, Args)]
 pub struct RotateArgs {
+    /// Config file (default: swarmpilot.toml if present).
     #[arg(long)]
     pub config: Option<PathBuf>,
     /// The secret family: the name services mount, without a version suffix.
@@ -72,6 +73,7 @@ pub struct RotateArgs {
 
 #[derive(Debug, Args)]
 pub struct PruneArgs {
+    /// Config file (default: swarmpilot.toml if present).
     #[arg(long)]
     pub config: Option<PathBuf>,
     /// Only this family (default: every family swarmpilot created).
