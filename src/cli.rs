@@ -1,8 +1,10 @@
-//! The command line: `serve`, `check` and `plan`, sharing one way to load config and rules. Errors
-//! reach the user as one clear message and exit code 1, never as a panic.
+//! The command line: `serve`, `check` and `plan`, and the companion commands `recommend`,
+//! `secret` and `deploy` (in [`crate::companion`]), sharing one way to load config and rules.
+//! Errors reach the user as one clear message and exit code 1, never as a panic.
 
 use crate::act::docker::DockerSwarm;
 use crate::clock::SystemClock;
+use crate::companion;
 use crate::parse::parse_notification;
 use crate::receive::{Application, Auth, Dependencies};
 use crate::rules::load_rules_dir;
@@ -54,6 +56,15 @@ pub enum Command {
         /// An Alertmanager webhook payload (JSON).
         payload: PathBuf,
     },
+    /// Sample opted-in services and recommend deploy.resources and a replica range.
+    Recommend(companion::recommend::RecommendArgs),
+    /// Rotate a Docker secret through the services that use it, or prune old versions.
+    Secret {
+        #[command(subcommand)]
+        command: companion::secret::SecretCommand,
+    },
+    /// Deploy stack files in order and wait until every service has converged.
+    Deploy(companion::deploy::DeployArgs),
 }
 
 /// Run a parsed command line; `Err` is the message to print before exiting with 1.
@@ -63,6 +74,24 @@ pub fn run(cli: Cli) -> Result<(), String> {
         Command::Serve { config, dry_run } => serve(config, dry_run),
         Command::Check { config } => check(config),
         Command::Plan { config, payload } => plan(config, payload),
+        Command::Recommend(args) => {
+            let settings = settings(args.config.clone())?;
+            companion::block_on(settings.docker.clone(), move |docker| async move {
+                companion::recommend::run(&docker, &settings, &args).await
+            })
+        }
+        Command::Secret { command } => {
+            let settings = settings(command.config())?;
+            companion::block_on(settings.docker.clone(), move |docker| async move {
+                companion::secret::run(&docker, &settings, &command).await
+            })
+        }
+        Command::Deploy(args) => {
+            let settings = settings(args.config.clone())?;
+            companion::block_on(settings.docker.clone(), move |docker| async move {
+                companion::deploy::run(&docker, &settings, &args).await
+            })
+        }
     }
 }
 
@@ -89,6 +118,11 @@ fn serve(config: Option<PathBuf>, dry_run: bool) -> Result<(), String> {
         if settings.dry_run {
             tracing::warn!("dry run: decisions are made and recorded, the swarm is never changed");
         }
+        companion::secret::spawn_pruner(
+            settings.docker.clone(),
+            settings.secrets.clone(),
+            settings.dry_run,
+        );
         app.run_until_stopped().await.map_err(|e| e.to_string())
     })
 }

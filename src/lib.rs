@@ -16,10 +16,14 @@
 //! [`pipeline`] wires match → gate → act for one payload; `receive` and the `plan` command both
 //! drive it. [`settings`] loads `swarmpilot.toml` plus `SWARMPILOT_*` overrides; [`clock`] is the
 //! injected time source that cooldowns use, so tests never sleep.
+//!
+//! [`companion`] holds the operator's tools beside the flow (`recommend`, `secret rotate` /
+//! `prune`, `deploy`); they share the settings and the Docker client but none of the flow.
 
 pub mod act;
 pub mod cli;
 pub mod clock;
+pub mod companion;
 pub mod decision;
 pub mod gate;
 pub mod parse;

@@ -53,6 +53,7 @@ pub struct Settings {
     pub backup: BackupSettings,
     pub grafana: GrafanaSettings,
     pub tls: TlsSettings,
+    pub secrets: SecretSettings,
 }
 
 impl Default for Settings {
@@ -69,6 +70,7 @@ impl Default for Settings {
             backup: BackupSettings::default(),
             grafana: GrafanaSettings::default(),
             tls: TlsSettings::default(),
+            secrets: SecretSettings::default(),
         }
     }
 }
@@ -186,6 +188,28 @@ impl Default for GrafanaSettings {
             token_file: String::new(),
             dashboard_uid: String::new(),
             tags: vec!["swarmpilot".into()],
+        }
+    }
+}
+
+/// Versioned Docker secrets made by `swarmpilot secret rotate`, and their pruning.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SecretSettings {
+    /// How often `serve` removes unused old versions; `0s` turns the background prune off.
+    #[serde(deserialize_with = "duration")]
+    pub prune_interval: Duration,
+    /// An old version is removed only once no service uses it and it is at least this old, so a
+    /// rollback to the previous version stays possible for that long.
+    #[serde(deserialize_with = "duration")]
+    pub grace: Duration,
+}
+
+impl Default for SecretSettings {
+    fn default() -> Self {
+        Self {
+            prune_interval: Duration::from_secs(3600),
+            grace: Duration::from_secs(24 * 3600),
         }
     }
 }

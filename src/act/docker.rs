@@ -72,6 +72,13 @@ impl DockerSwarm {
         Ok(docker)
     }
 
+    /// The bollard client itself, for the companion commands (`recommend`, `secret`, `deploy`)
+    /// that need engine calls the [`Swarm`] trait does not carry. Same host, timeout and
+    /// negotiated API version as everything else.
+    pub fn docker(&self) -> Result<Docker, DockerError> {
+        self.client()
+    }
+
     /// Agree on the API version with the engine; an engine that is down keeps the default.
     pub async fn negotiate(self) -> Self {
         let Ok(docker) = self.client() else {
@@ -312,7 +319,8 @@ fn to_state(service: Service) -> Option<ServiceState> {
     })
 }
 
-fn classify(e: bollard::errors::Error) -> DockerError {
+/// Map a bollard error onto swarmpilot's [`DockerError`] (shared with the companion commands).
+pub fn classify(e: bollard::errors::Error) -> DockerError {
     use bollard::errors::Error as E;
     match e {
         E::DockerResponseServerError {

@@ -30,6 +30,16 @@ fn defaults_match_the_design() {
     assert_eq!(s.limits.actions_per_minute, 30);
     assert_eq!(s.backup.timeout, Duration::from_secs(1800));
     assert_eq!(s.grafana.tags, ["swarmpilot"]);
+    assert_eq!(s.secrets.prune_interval, Duration::from_secs(3600));
+    assert_eq!(s.secrets.grace, Duration::from_secs(86_400));
+}
+
+#[test]
+fn secret_pruning_is_configurable_from_file_and_env() {
+    let toml = "[secrets]\nprune_interval = \"0s\"\n";
+    let s = load(toml, &[("SWARMPILOT_SECRETS__GRACE", "2h")]).unwrap();
+    assert_eq!(s.secrets.prune_interval, Duration::ZERO);
+    assert_eq!(s.secrets.grace, Duration::from_secs(7200));
 }
 
 #[test]

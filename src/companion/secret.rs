@@ -1,0 +1,624 @@
+//! `swarmpilot secret rotate` and `secret prune`: Docker secrets are immutable, so a rotation
+//! creates a new version `NAME_<UTC YYYYMMDDHHMMSS>` and moves every service that mounts any
+//! version of the family (`NAME` itself or `NAME_<timestamp>`) to it, one rolling update at a
+//! time, at the same target file, uid, gid and mode. A service that does not converge is put
+//! back on its previous spec and the rotation stops. Old versions go once no service uses them
+//! and they are older than the grace period; `serve` prunes on `secrets.prune_interval` too.
+//! Secret values are never printed or logged.
+
+use super::converge::{self, WaitError};
+use crate::act::docker::classify;
+use crate::act::DockerError;
+use crate::settings::{SecretSettings, Settings};
+use base64::Engine;
+use bollard::models::{Secret, SecretSpec, Service, ServiceSpec, Task};
+use bollard::query_parameters::{
+    ListSecretsOptionsBuilder, ListServicesOptions, UpdateServiceOptions,
+};
+use bollard::Docker;
+use clap::{Args, Subcommand};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::fmt::Write as _;
+use std::io::{IsTerminal, Read};
+use std::path::PathBuf;
+use std::time::{Duration, SystemTime};
+
+/// Label naming the family a version belongs to; prune only ever looks at labelled secrets.
+pub const FAMILY_LABEL: &str = "swarmpilot.secret.family";
+/// Label with the RFC 3339 creation time, for people reading `docker secret inspect`.
+pub const CREATED_LABEL: &str = "swarmpilot.secret.created";
+/// `_YYYYMMDDHHMMSS`.
+const SUFFIX_LEN: usize = 15;
+/// Docker's limit on secret names.
+const MAX_NAME_LEN: usize = 64;
+const ALPHANUMERIC: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+
+#[derive(Debug, Subcommand)]
+pub enum SecretCommand {
+    /// Create a new version of a secret and roll every service using the family onto it.
+    Rotate(RotateArgs),
+    /// Remove old versions that no service uses and that are older than the grace period.
+    Prune(PruneArgs),
+}
+
+impl SecretCommand {
+    pub fn config(&self) -> Option<PathBuf> {
+        match self {
+            Self::Rotate(a) => a.config.clone(),
+            Self::Prune(a) => a.config.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct RotateArgs {
+    /// Config file (default: swarmpilot.toml if present).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// The secret family: the name services mount, without a version suffix.
+    pub name: String,
+    /// Length of the random alphanumeric value (from the OS RNG).
+    #[arg(long, default_value_t = 32, conflicts_with = "from_file")]
+    pub length: usize,
+    /// Take the value from a file (`-`: standard input) instead of generating one.
+    #[arg(long, value_name = "FILE")]
+    pub from_file: Option<PathBuf>,
+    /// How long each service may take to converge on the new version.
+    #[arg(long, default_value = "5m", value_parser = super::duration)]
+    pub deadline: Duration,
+    /// Prune versions of this family older than this afterwards (default: secrets.grace).
+    #[arg(long, value_parser = super::duration)]
+    pub grace: Option<Duration>,
+}
+
+#[derive(Debug, Args)]
+pub struct PruneArgs {
+    /// Config file (default: swarmpilot.toml if present).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Only this family (default: every family swarmpilot created).
+    pub name: Option<String>,
+    /// Keep versions younger than this (default: secrets.grace).
+    #[arg(long, value_parser = super::duration)]
+    pub grace: Option<Duration>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SecretError {
+    #[error(transparent)]
+    Docker(#[from] DockerError),
+    #[error("secret name {name:?}: {why}")]
+    BadName { name: String, why: String },
+    #[error("{path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{0}: empty; a secret needs a value")]
+    Empty(String),
+    #[error("--length must be between 16 and 4096, not {0}")]
+    Length(usize),
+    #[error("the OS random number generator failed: {0}")]
+    Random(String),
+    #[error("service {service} did not converge on secret {secret}: {reason}; {rollback}{done}")]
+    NotConverged {
+        service: String,
+        secret: String,
+        reason: String,
+        rollback: String,
+        done: String,
+    },
+}
+
+/// A family member as prune sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Version {
+    pub id: String,
+    pub name: String,
+    pub family: String,
+    pub created: SystemTime,
+}
+
+// ------------------------------------------------------------------------------ pure helpers
+
+/// Whether `name` is the family itself or one of its versions.
+pub fn is_of_family(name: &str, family: &str) -> bool {
+    name == family
+        || name
+            .strip_prefix(family)
+            .and_then(|rest| rest.strip_prefix('_'))
+            .is_some_and(|ts| ts.len() == SUFFIX_LEN - 1 && ts.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// The family must be a valid secret name that still is one with the suffix, and not a version.
+pub fn check_family(name: &str) -> Result<(), SecretError> {
+    let bad = |why: &str| SecretError::BadName {
+        name: name.into(),
+        why: why.into(),
+    };
+    let valid_chars = name
+        .bytes()
+        .enumerate()
+        .all(|(i, b)| b.is_ascii_alphanumeric() || (i > 0 && matches!(b, b'_' | b'-' | b'.')));
+    if name.is_empty() || !valid_chars {
+        return Err(bad(
+            "use letters, digits, _ - . (starting with a letter or digit)",
+        ));
+    }
+    if name.len() + SUFFIX_LEN > MAX_NAME_LEN {
+        return Err(bad(&format!(
+            "at most {} characters, so the version suffix fits Docker's {MAX_NAME_LEN}",
+            MAX_NAME_LEN - SUFFIX_LEN
+        )));
+    }
+    if let Some((family, _)) = name.rsplit_once('_') {
+        if is_of_family(name, family) {
+            return Err(bad(&format!(
+                "this is a version; rotate the family {family:?}"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// `NAME_YYYYMMDDHHMMSS` in UTC.
+pub fn version_name(family: &str, now: SystemTime) -> String {
+    let stamp: String = humantime::format_rfc3339_seconds(now)
+        .to_string()
+        .chars()
+        .filter(char::is_ascii_digit)
+        .collect();
+    format!("{family}_{stamp}")
+}
+
+/// A random alphanumeric value. Bytes ≥ 248 are drawn again so each of the 62 characters is
+/// equally likely (248 = 4 × 62).
+pub fn random_value(length: usize) -> Result<Vec<u8>, SecretError> {
+    if !(16..=4096).contains(&length) {
+        return Err(SecretError::Length(length));
+    }
+    let mut out = Vec::with_capacity(length);
+    let mut buf = [0u8; 64];
+    while out.len() < length {
+        getrandom::fill(&mut buf).map_err(|e| SecretError::Random(e.to_string()))?;
+        out.extend(
+            buf.iter()
+                .filter(|b| **b < 248)
+                .map(|b| ALPHANUMERIC[usize::from(*b) % ALPHANUMERIC.len()])
+                .take(length - out.len()),
+        );
+    }
+    Ok(out)
+}
+
+/// The spec with every reference to the family pointed at the new version, file options kept;
+/// `None` when the service does not use the family.
+pub fn retarget(spec: &ServiceSpec, family: &str, id: &str, name: &str) -> Option<ServiceSpec> {
+    let mut spec = spec.clone();
+    let secrets = spec
+        .task_template
+        .as_mut()?
+        .container_spec
+        .as_mut()?
+        .secrets
+        .as_mut()?;
+    let mut changed = false;
+    for secret in secrets.iter_mut() {
+        if secret
+            .secret_name
+            .as_deref()
+            .is_some_and(|n| is_of_family(n, family))
+        {
+            secret.secret_id = Some(id.into());
+            secret.secret_name = Some(name.into());
+            changed = true;
+        }
+    }
+    changed.then_some(spec)
+}
+
+/// Secret IDs a task spec (or a service's task template) mounts.
+fn mounted(spec: Option<&bollard::models::TaskSpec>) -> impl Iterator<Item = &str> {
+    spec.and_then(|s| s.container_spec.as_ref())
+        .and_then(|c| c.secrets.as_ref())
+        .into_iter()
+        .flatten()
+        .filter_map(|s| s.secret_id.as_deref())
+}
+
+fn task_mounts(task: &Task, id: &str) -> bool {
+    mounted(task.spec.as_ref()).any(|m| m == id)
+}
+
+/// The versions to remove: not the newest of their family, mounted by no service, and at least
+/// `grace` old.
+pub fn prunable<'a>(
+    versions: &'a [Version],
+    in_use: &HashSet<String>,
+    now: SystemTime,
+    grace: Duration,
+) -> Vec<&'a Version> {
+    let mut families: BTreeMap<&str, Vec<&Version>> = BTreeMap::new();
+    for v in versions {
+        families.entry(&v.family).or_default().push(v);
+    }
+    let mut out = Vec::new();
+    for mut members in families.into_values() {
+        // Names sort by their timestamp suffix; the newest is kept even when unused, so there
+        // is always a version to roll services onto.
+        members.sort_by(|a, b| a.name.cmp(&b.name));
+        members.pop();
+        out.extend(members.into_iter().filter(|v| {
+            let age = now.duration_since(v.created).unwrap_or_default();
+            !in_use.contains(&v.id) && age >= grace
+        }));
+    }
+    out
+}
+
+// ------------------------------------------------------------------------------ the commands
+
+/// Run `secret rotate` or `secret prune` and return what to print.
+pub async fn run(
+    docker: &Docker,
+    settings: &Settings,
+    command: &SecretCommand,
+) -> Result<String, SecretError> {
+    match command {
+        SecretCommand::Rotate(args) => rotate(docker, &settings.secrets, args).await,
+        SecretCommand::Prune(args) => {
+            if let Some(family) = &args.name {
+                check_family(family)?;
+            }
+            let grace = args.grace.unwrap_or(settings.secrets.grace);
+            let removed = prune(docker, args.name.as_deref(), grace).await?;
+            Ok(pruned_lines(&removed, grace))
+        }
+    }
+}
+
+fn pruned_lines(removed: &[String], grace: Duration) -> String {
+    if removed.is_empty() {
+        return format!(
+            "nothing to prune (versions in use, the newest, or younger than {})\n",
+            humantime::format_duration(grace)
+        );
+    }
+    removed.iter().map(|n| format!("pruned {n}\n")).collect()
+}
+
+async fn rotate(
+    docker: &Docker,
+    defaults: &SecretSettings,
+    args: &RotateArgs,
+) -> Result<String, SecretError> {
+    check_family(&args.name)?;
+    let value = match &args.from_file {
+        Some(path) => read_value(path)?,
+        None => random_value(args.length)?,
+    };
+    let (id, name) = create_version(docker, &args.name, value).await?;
+    let mut out = format!("created secret {name}\n");
+    let users = users_of(docker, &args.name).await?;
+    if users.is_empty() {
+        let _ = writeln!(out, "no service mounts {} or a version of it", args.name);
+    }
+    let mut done: Vec<String> = Vec::new();
+    for service in users {
+        if std::io::stderr().is_terminal() {
+            eprintln!("rolling {} onto {name} …", service_name(&service));
+        }
+        let line = move_service(docker, &service, &args.name, (&id, &name), args.deadline)
+            .await
+            .map_err(|e| with_done(e, &done))?;
+        out.push_str(&line);
+        out.push('\n');
+        done.push(service_name(&service).to_string());
+    }
+    let grace = args.grace.unwrap_or(defaults.grace);
+    let removed = prune(docker, Some(&args.name), grace).await?;
+    out.push_str(&pruned_lines(&removed, grace));
+    Ok(out)
+}
+
+fn with_done(error: SecretError, done: &[String]) -> SecretError {
+    match error {
+        SecretError::NotConverged {
+            service,
+            secret,
+            reason,
+            rollback,
+            ..
+        } => SecretError::NotConverged {
+            done: if done.is_empty() {
+                String::new()
+            } else {
+                format!("; already on {secret}: {}", done.join(", "))
+            },
+            service,
+            secret,
+            reason,
+            rollback,
+        },
+        other => other,
+    }
+}
+
+fn read_value(path: &PathBuf) -> Result<Vec<u8>, SecretError> {
+    let shown = path.display().to_string();
+    let read_error = |source| SecretError::Read {
+        path: shown.clone(),
+        source,
+    };
+    let value = if shown == "-" {
+        let mut buf = Vec::new();
+        std::io::stdin().read_to_end(&mut buf).map_err(read_error)?;
+        buf
+    } else {
+        std::fs::read(path).map_err(read_error)?
+    };
+    if value.is_empty() {
+        return Err(SecretError::Empty(shown));
+    }
+    Ok(value)
+}
+
+/// Create the next version; two rotations within one second would collide on the name, so a
+/// conflict waits for the next second once.
+async fn create_version(
+    docker: &Docker,
+    family: &str,
+    value: Vec<u8>,
+) -> Result<(String, String), SecretError> {
+    let data = base64::engine::general_purpose::STANDARD.encode(&value);
+    drop(value);
+    match try_create(docker, family, &data).await {
+        Err(DockerError::Api { status: 409, .. }) => {
+            tokio::time::sleep(Duration::from_millis(1100)).await;
+            Ok(try_create(docker, family, &data).await?)
+        }
+        other => Ok(other?),
+    }
+}
+
+async fn try_create(
+    docker: &Docker,
+    family: &str,
+    data: &str,
+) -> Result<(String, String), DockerError> {
+    let now = SystemTime::now();
+    let name = version_name(family, now);
+    let spec = SecretSpec {
+        name: Some(name.clone()),
+        labels: Some(HashMap::from([
+            (FAMILY_LABEL.to_string(), family.to_string()),
+            (
+                CREATED_LABEL.to_string(),
+                humantime::format_rfc3339_seconds(now).to_string(),
+            ),
+        ])),
+        data: Some(data.to_string()),
+        ..Default::default()
+    };
+    let created = docker.create_secret(spec).await.map_err(classify)?;
+    Ok((created.id, name))
+}
+
+/// Every service mounting the family, by name.
+async fn users_of(docker: &Docker, family: &str) -> Result<Vec<Service>, DockerError> {
+    let mut users: Vec<Service> = list_services(docker)
+        .await?
+        .into_iter()
+        .filter(|s| {
+            s.spec
+                .as_ref()
+                .and_then(|spec| retarget(spec, family, "", ""))
+                .is_some()
+        })
+        .collect();
+    users.sort_by(|a, b| service_name(a).cmp(service_name(b)));
+    Ok(users)
+}
+
+async fn list_services(docker: &Docker) -> Result<Vec<Service>, DockerError> {
+    docker
+        .list_services(None::<ListServicesOptions>)
+        .await
+        .map_err(classify)
+}
+
+fn service_name(service: &Service) -> &str {
+    service
+        .spec
+        .as_ref()
+        .and_then(|s| s.name.as_deref())
+        .unwrap_or("?")
+}
+
+/// One rolling update onto the new version, and back if it does not converge.
+async fn move_service(
+    docker: &Docker,
+    service: &Service,
+    family: &str,
+    (id, name): (&str, &str),
+    deadline: Duration,
+) -> Result<String, SecretError> {
+    let service_id = service.id.clone().unwrap_or_default();
+    let old = service.spec.clone().unwrap_or_default();
+    let new = retarget(&old, family, id, name).unwrap_or_else(|| old.clone());
+    update(docker, &service_id, new, version_of(service)).await?;
+    let on_new = |t: &Task| task_mounts(t, id);
+    match converge::wait(docker, &service_id, deadline, &on_new, false).await {
+        Ok(()) => Ok(format!(
+            "service {} now mounts {name}: converged",
+            service_name(service)
+        )),
+        Err(WaitError::Docker(e)) => Err(e.into()),
+        Err(e) => Err(SecretError::NotConverged {
+            service: service_name(service).into(),
+            secret: name.into(),
+            reason: e.to_string(),
+            rollback: roll_back(docker, &service_id, old, id, deadline).await,
+            done: String::new(),
+        }),
+    }
+}
+
+/// Put the service back on the spec it had before the rotation; says how that went.
+async fn roll_back(
+    docker: &Docker,
+    service_id: &str,
+    old: ServiceSpec,
+    new_id: &str,
+    deadline: Duration,
+) -> String {
+    let result = async {
+        let fresh = docker
+            .inspect_service(service_id, None)
+            .await
+            .map_err(classify)?;
+        let current = fresh.spec.as_ref().and_then(|s| s.task_template.as_ref());
+        // After Swarm's own failure_action=rollback the template is already the old one.
+        if mounted(current).any(|m| m == new_id) {
+            update(docker, service_id, old, version_of(&fresh)).await?;
+        }
+        let on_old = |t: &Task| !task_mounts(t, new_id);
+        converge::wait(docker, service_id, deadline, &on_old, true)
+            .await
+            .map_err(|e| match e {
+                WaitError::Docker(d) => d,
+                other => DockerError::Api {
+                    status: 0,
+                    message: other.to_string(),
+                },
+            })
+    }
+    .await;
+    match result {
+        Ok(()) => "rolled back to its previous spec".into(),
+        Err(e) => format!("rolling it back to its previous spec did not converge either: {e}"),
+    }
+}
+
+fn version_of(service: &Service) -> i32 {
+    service
+        .version
+        .as_ref()
+        .and_then(|v| v.index)
+        .and_then(|i| i32::try_from(i).ok())
+        .unwrap_or(0)
+}
+
+async fn update(
+    docker: &Docker,
+    service_id: &str,
+    spec: ServiceSpec,
+    version: i32,
+) -> Result<(), DockerError> {
+    let options = UpdateServiceOptions {
+        version,
+        ..Default::default()
+    };
+    let response = docker
+        .update_service(service_id, spec, options, None)
+        .await
+        .map_err(classify)?;
+    for warning in response.warnings.unwrap_or_default() {
+        tracing::debug!(service_id, %warning, "Docker warned about the update");
+    }
+    Ok(())
+}
+
+/// Remove the prunable versions of `family` (every family when `None`); returns their names.
+pub async fn prune(
+    docker: &Docker,
+    family: Option<&str>,
+    grace: Duration,
+) -> Result<Vec<String>, DockerError> {
+    let versions = versions(docker, family).await?;
+    let in_use: HashSet<String> = list_services(docker)
+        .await?
+        .iter()
+        .flat_map(|s| {
+            let template = s.spec.as_ref().and_then(|spec| spec.task_template.as_ref());
+            mounted(template).map(String::from).collect::<Vec<_>>()
+        })
+        .collect();
+    let mut removed = Vec::new();
+    for v in prunable(&versions, &in_use, SystemTime::now(), grace) {
+        match docker.delete_secret(&v.id).await.map_err(classify) {
+            Ok(()) => removed.push(v.name.clone()),
+            // A service may have started using it since we looked; it stays.
+            Err(e) => tracing::warn!(secret = %v.name, error = %e, "not pruned"),
+        }
+    }
+    Ok(removed)
+}
+
+async fn versions(docker: &Docker, family: Option<&str>) -> Result<Vec<Version>, DockerError> {
+    let label = match family {
+        Some(f) => format!("{FAMILY_LABEL}={f}"),
+        None => FAMILY_LABEL.to_string(),
+    };
+    let filters = HashMap::from([("label", vec![label.as_str()])]);
+    let options = ListSecretsOptionsBuilder::new().filters(&filters).build();
+    let secrets = docker.list_secrets(Some(options)).await.map_err(classify)?;
+    Ok(secrets.into_iter().filter_map(to_version).collect())
+}
+
+fn to_version(secret: Secret) -> Option<Version> {
+    let spec = secret.spec?;
+    let name = spec.name?;
+    let family = spec.labels?.get(FAMILY_LABEL)?.clone();
+    // Only names of the version form: a hand-made secret that borrowed the label is left alone.
+    if name == family || !is_of_family(&name, &family) {
+        return None;
+    }
+    let created = secret
+        .created_at
+        .as_deref()
+        .and_then(|t| humantime::parse_rfc3339_weak(t).ok())?;
+    Some(Version {
+        id: secret.id?,
+        name,
+        family,
+        created,
+    })
+}
+
+/// `serve`'s background prune: every `prune_interval` (never when it is 0), all families, with
+/// `grace`. In dry-run mode it only logs that it would run.
+pub fn spawn_pruner(
+    docker: crate::settings::DockerSettings,
+    secrets: SecretSettings,
+    dry_run: bool,
+) {
+    if secrets.prune_interval.is_zero() {
+        return;
+    }
+    tokio::spawn(async move {
+        let period = secrets.prune_interval;
+        let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+        loop {
+            ticks.tick().await;
+            if dry_run {
+                tracing::info!("dry run: secret prune skipped");
+                continue;
+            }
+            let result = match super::connect(&docker).await {
+                Ok(client) => prune(&client, None, secrets.grace).await,
+                Err(e) => Err(e),
+            };
+            match result {
+                Ok(removed) if removed.is_empty() => {
+                    tracing::debug!("secret prune: nothing to remove")
+                }
+                Ok(removed) => tracing::info!(removed = %removed.join(","), "secret prune"),
+                Err(e) => tracing::warn!(error = %e, "secret prune failed"),
+            }
+        }
+    });
+}
+
+#[cfg(test)]
+mod tests;
