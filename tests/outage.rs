@@ -1,7 +1,9 @@
 //! The Docker engine goes away: `/webhook` keeps answering (decisions journaled as queued),
 //! `/-/ready` reports the outage, the action completes exactly once when dockerd is back, and an
-//! action past `docker.retry_for` is recorded as expired. This binary stops and restarts the
-//! shared dockerd, so it holds the only test in its file (cargo runs test binaries one by one).
+//! action past `docker.retry_for` is recorded as expired. dockerd killed (SIGKILL) in the middle
+//! of a rolling restart: the rollout finishes after the engine is back, and nothing is doubled.
+//! These tests stop and restart the shared dockerd, so they take turns within this binary (and
+//! cargo runs test binaries one by one).
 
 #[path = "api/helpers.rs"]
 #[allow(dead_code)]
@@ -11,6 +13,9 @@ use helpers::*;
 use serde_json::Value;
 use std::process::Command;
 use std::time::{Duration, Instant};
+
+/// The tests of this file take turns: each takes the engine away.
+static ENGINE: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 fn engine_up() -> bool {
     docker(&["info", "--format", "{{.Swarm.LocalNodeState}}"]).is_ok_and(|s| s == "active")
@@ -28,9 +33,14 @@ impl Drop for DockerdBack {
 }
 
 fn stop_dockerd() {
+    signal_dockerd("TERM");
+}
+
+/// Send `signal` to dockerd and wait until the process is gone.
+fn signal_dockerd(signal: &str) {
     let pid = std::fs::read_to_string("/var/run/docker.pid").expect("dockerd pid file");
     let status = Command::new("kill")
-        .args(["-TERM", pid.trim()])
+        .args([&format!("-{signal}"), pid.trim()])
         .status()
         .unwrap();
     assert!(status.success(), "could not signal dockerd");
@@ -101,6 +111,7 @@ async fn queue(app: &TestApp, service: &str) -> String {
 
 #[tokio::test]
 async fn docker_outage_delays_actions_and_never_drops_or_doubles_them() {
+    let _turn = ENGINE.lock().await;
     let resumes = TestService::opted_in("outage_resume", 1).await;
     let expires = TestService::opted_in("outage_expire", 1).await;
     let patient = spawn_app().await;
@@ -138,4 +149,65 @@ async fn docker_outage_delays_actions_and_never_drops_or_doubles_them() {
     assert_eq!(expires.force_update(), 0, "the expired action never ran");
     let ready = patient.get("/-/ready").await;
     assert_eq!(ready.status(), 200);
+}
+
+#[tokio::test]
+async fn dockerd_killed_during_a_rolling_restart_the_rollout_completes_once() {
+    let _turn = ENGINE.lock().await;
+    require_docker();
+    let name = TestService::unique_name("killed_rollout");
+    let svc = TestService::from_args(
+        &name,
+        &[
+            "--replicas",
+            "3",
+            "--stop-grace-period",
+            "1s",
+            "--update-parallelism",
+            "1",
+            "--update-delay",
+            "2s",
+            "--label",
+            "swarmpilot.enable=true",
+            TEST_IMAGE,
+        ],
+    );
+    svc.wait_running(3).await;
+    let app = spawn_app().await;
+
+    let answer = app.fire("TestUnhealthy", &svc.name).await;
+    assert_eq!(answer[0]["decision"], "executed", "{answer:?}");
+    let id = answer[0]["action_id"].as_str().unwrap().to_string();
+    wait_for(
+        || svc.update_state() == "updating",
+        "the rolling restart started",
+    )
+    .await;
+
+    let _back = DockerdBack;
+    signal_dockerd("KILL");
+    start_dockerd();
+
+    let deadline = Instant::now() + Duration::from_secs(180);
+    while svc.update_state() != "completed" {
+        assert!(
+            Instant::now() < deadline,
+            "rollout did not complete: {}",
+            svc.update_state()
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    svc.wait_running(3).await;
+    assert_eq!(svc.force_update(), 1, "restarted exactly once");
+    let journal = app.journal();
+    let lines: Vec<&Value> = journal.iter().filter(|l| l["id"] == id.as_str()).collect();
+    assert_eq!(
+        lines.iter().filter(|l| l["type"] == "outcome").count(),
+        1,
+        "{lines:?}"
+    );
+    // Alertmanager delivers the same alert again after the outage: a duplicate, not a restart.
+    let again = app.fire("TestUnhealthy", &svc.name).await;
+    assert_eq!(again[0]["decision"], "duplicate", "{again:?}");
+    assert_eq!(svc.force_update(), 1);
 }
