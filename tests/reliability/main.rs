@@ -14,6 +14,7 @@ mod crash;
 mod mutate;
 mod mutation;
 mod slow_clients;
+mod soak;
 mod storm;
 mod tls;
 
