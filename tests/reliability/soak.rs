@@ -48,7 +48,7 @@ async fn soak_with_flapping_duplicates_and_restarts_keeps_memory_and_loses_nothi
         let end = Instant::now() + life;
         while Instant::now() < end {
             let service = &services[(sent / 2) % SERVICES].name;
-            let payload = if sent % 2 == 0 {
+            let payload = if sent.is_multiple_of(2) {
                 // This service's own count of flaps: up, down, up, …
                 burst_alert(service, sent / (2 * SERVICES))
             } else {
