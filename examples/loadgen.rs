@@ -27,12 +27,21 @@ struct Args {
     /// At most this many requests in flight; past it a send counts as an error (overload).
     #[arg(long, default_value_t = 2000)]
     max_in_flight: usize,
+    /// Open this many connections (GET /-/healthy, all at once) before the timed run, as a
+    /// long-running sender such as Alertmanager has them open already.
+    #[arg(long, default_value_t = 0)]
+    warm_connections: usize,
+    /// Also print, per second of the run, the slowest answer and the errors (to stderr).
+    #[arg(long)]
+    timeline: bool,
 }
 
 #[derive(Default)]
 struct Tally {
     latencies_us: Vec<u64>,
     errors: u64,
+    /// Per second of schedule: (slowest answer in µs, errors).
+    seconds: std::collections::BTreeMap<u64, (u64, u64)>,
     statuses: std::collections::BTreeMap<u16, u64>,
 }
 
@@ -48,6 +57,7 @@ async fn main() {
         .pool_max_idle_per_host(args.max_in_flight)
         .build()
         .unwrap();
+    warm(&client, &args.url, args.warm_connections).await;
     let tally = Arc::new(Mutex::new(Tally::default()));
     let slots = Arc::new(Semaphore::new(args.max_in_flight));
     let total = u64::from(args.rate) * args.seconds;
@@ -57,8 +67,11 @@ async fn main() {
     for i in 0..total {
         let scheduled = start + period.mul_f64(i as f64);
         tokio::time::sleep_until(scheduled.into()).await;
+        let second = scheduled.duration_since(start).as_secs();
         let Ok(permit) = slots.clone().try_acquire_owned() else {
-            tally.lock().await.errors += 1;
+            let mut t = tally.lock().await;
+            t.errors += 1;
+            t.seconds.entry(second).or_default().1 += 1;
             continue;
         };
         let (client, tally, body) = (client.clone(), tally.clone(), body.clone());
@@ -74,6 +87,8 @@ async fn main() {
             let result = request.send().await;
             let took = scheduled.elapsed().as_micros() as u64;
             let mut t = tally.lock().await;
+            let slot = t.seconds.entry(second).or_default();
+            slot.0 = slot.0.max(took);
             match result {
                 Ok(r) => {
                     let status = r.status().as_u16();
@@ -115,6 +130,25 @@ async fn main() {
         "p50_ms": p50, "p90_ms": p90, "p99_ms": p99, "max_ms": max, "statuses": statuses,
     });
     println!("{report}");
+    if args.timeline {
+        for (second, (slowest, errors)) in &t.seconds {
+            eprintln!(
+                "second {second}: slowest {:.1} ms, {errors} errors",
+                *slowest as f64 / 1000.0
+            );
+        }
+    }
+}
+
+async fn warm(client: &reqwest::Client, url: &str, connections: usize) {
+    let Some((base, _)) = url.rsplit_once('/') else {
+        return;
+    };
+    let health = format!("{base}/-/healthy");
+    let requests = (0..connections).map(|_| client.get(&health).send());
+    for result in futures_util::future::join_all(requests).await {
+        let _ = result.map(|r| r.status());
+    }
 }
 
 fn bytes_of(path: &std::path::Path) -> actix_web::web::Bytes {
