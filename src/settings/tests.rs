@@ -68,6 +68,18 @@ fn file_then_env_override() {
 #[case::bad_listen("listen = \"nowhere\"", "is not an address")]
 #[case::open_without_auth("listen = \"0.0.0.0:9095\"", "is not loopback and no auth")]
 #[case::half_basic("[auth]\nbasic_username = \"am\"", "go together")]
+#[case::half_tls(
+    "[tls]\ncert_file = \"c.pem\"",
+    "tls.cert_file and tls.key_file go together"
+)]
+#[case::client_ca_without_tls(
+    "[tls]\nclient_ca_file = \"ca.pem\"",
+    "tls.client_ca_file needs them to serve HTTPS"
+)]
+#[case::request_timeout(
+    "[limits]\nrequest_timeout = \"forever\"",
+    "invalid duration \"forever\""
+)]
 fn rejects(#[case] toml: &str, #[case] expected: &str) {
     let err = load(toml, &[]).unwrap_err().to_string();
     assert!(err.contains(expected), "{err}");
@@ -85,6 +97,18 @@ fn open_listen_with_auth_or_explicit_opt_out_is_fine() {
         &[]
     )
     .is_ok());
+    // A verified client certificate is authentication too.
+    let mtls = load(
+        "listen = \"0.0.0.0:9095\"\n[tls]\ncert_file = \"c\"\nkey_file = \"k\"\nclient_ca_file = \"ca\"",
+        &[],
+    )
+    .unwrap();
+    assert!(mtls.tls.verifies_clients());
+    let server_only = "listen = \"0.0.0.0:9095\"\n[tls]\ncert_file = \"c\"\nkey_file = \"k\"";
+    assert!(
+        load(server_only, &[]).is_err(),
+        "TLS alone is not authentication"
+    );
 }
 
 #[test]

@@ -200,9 +200,15 @@ async fn cluster_budget_stops_a_storm_across_services() {
     }
     assert_eq!(decisions, ["executed", "executed", "rate_limited"]);
     assert_eq!(services[2].force_update(), 0);
-    // The budget refills with (injected) time.
+    // At most 2 in any 60 s: still spent half a minute later, free once the first two are a
+    // minute old (injected time).
     app.clock.advance(Duration::from_secs(30));
     let d = app.fire("TestUnhealthy", &services[2].name).await;
+    assert_eq!(only(&d)["decision"], "rate_limited", "{d:?}");
+    app.clock.advance(Duration::from_secs(30));
+    let d = app
+        .fire_fp("TestUnhealthy", &services[2].name, "00000000000000b3")
+        .await;
     assert_eq!(only(&d)["decision"], "executed", "{d:?}");
 }
 

@@ -173,8 +173,8 @@ async fn a_thousand_groups_in_a_second_for_200_services_stay_within_budgets_and_
     }
     let journal = instance.journal();
     let intents = journal.iter().filter(|l| l["type"] == "intent").count() as u64;
-    // The budget refills one action every 2 s after its burst of 30.
-    let allowed = ACTIONS_PER_MINUTE + (storm_secs / 2.0).ceil() as u64;
+    // At most actions_per_minute in any 60 s; the storm and its actions take far less.
+    let allowed = ACTIONS_PER_MINUTE;
     assert!(
         intents <= allowed,
         "{intents} actions admitted, budget {allowed}"
