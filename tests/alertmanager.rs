@@ -132,6 +132,15 @@ fn amtool_add(am: &Alertmanager, labels: &[String]) {
     );
 }
 
+/// The labels of a ServiceHighCPU alert about `service`.
+fn high_cpu(service: &str, severity: &str) -> [String; 3] {
+    [
+        "alertname=ServiceHighCPU".into(),
+        format!("service={service}"),
+        format!("severity={severity}"),
+    ]
+}
+
 fn shipped_scaling_rules() -> String {
     std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("rules/scaling.yml"))
         .unwrap()
@@ -156,14 +165,7 @@ async fn amtool_alert_scales_the_service_with_journal_metric_and_annotation() {
     let svc = TestService::opted_in("am_e2e", 2).await;
     let am = start(&app, None).await;
 
-    amtool_add(
-        &am,
-        &[
-            "alertname=ServiceHighCPU".into(),
-            format!("service={}", svc.name),
-            "severity=warning".into(),
-        ],
-    );
+    amtool_add(&am, &high_cpu(&svc.name, "warning"));
     wait_for(
         || svc.desired_replicas() == 4,
         "Alertmanager's notification scaled 2→4",
@@ -206,11 +208,7 @@ async fn two_alertmanager_peers_give_exactly_one_action() {
     let second = start(&app, Some((g2, &[g1]))).await;
 
     // Prometheus sends every alert to every Alertmanager of the cluster.
-    let labels = [
-        "alertname=ServiceHighCPU".to_string(),
-        format!("service={}", svc.name),
-        "severity=critical".into(),
-    ];
+    let labels = high_cpu(&svc.name, "critical");
     amtool_add(&first, &labels);
     amtool_add(&second, &labels);
     wait_for(|| svc.desired_replicas() == 4, "scaled once").await;
@@ -303,14 +301,7 @@ async fn a_receiver_failing_four_times_with_503_gives_exactly_one_action_once_it
     let (receiver, flaky) = start_flaky(&app.address, 4);
     let am = start_for(&receiver, None).await;
 
-    amtool_add(
-        &am,
-        &[
-            "alertname=ServiceHighCPU".into(),
-            format!("service={}", svc.name),
-            "severity=warning".into(),
-        ],
-    );
+    amtool_add(&am, &high_cpu(&svc.name, "warning"));
     wait_for(
         || svc.desired_replicas() == 4,
         "Alertmanager retried past the 503s and swarmpilot scaled 2→4",

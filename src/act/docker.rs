@@ -13,6 +13,17 @@ use std::collections::HashMap;
 use std::sync::RwLock;
 use std::time::Duration;
 
+/// Every service labelled `<opt_in_label>=true`, as the engine has it.
+pub async fn opted_in_services(
+    docker: &Docker,
+    opt_in_label: &str,
+) -> Result<Vec<Service>, DockerError> {
+    let label = format!("{opt_in_label}=true");
+    let filters = HashMap::from([("label", vec![label.as_str()])]);
+    let options = ListServicesOptionsBuilder::new().filters(&filters).build();
+    docker.list_services(Some(options)).await.map_err(classify)
+}
+
 /// A swarm manager reached through the Docker Engine API.
 #[derive(Debug)]
 pub struct DockerSwarm {
@@ -176,13 +187,7 @@ impl DockerSwarm {
 
     async fn summaries(&self, opt_in_label: &str) -> Result<Vec<ServiceSummary>, DockerError> {
         let docker = self.client()?;
-        let label = format!("{opt_in_label}=true");
-        let filters = HashMap::from([("label", vec![label.as_str()])]);
-        let options = ListServicesOptionsBuilder::new().filters(&filters).build();
-        let services = docker
-            .list_services(Some(options))
-            .await
-            .map_err(classify)?;
+        let services = opted_in_services(&docker, opt_in_label).await?;
         let filters = HashMap::from([("desired-state", vec!["running"])]);
         let options = ListTasksOptionsBuilder::new().filters(&filters).build();
         let tasks = docker.list_tasks(Some(options)).await.map_err(classify)?;

@@ -4,11 +4,11 @@
 
 use super::sizing::{self, Observed};
 use super::stats::{self, ContainerSamples};
-use crate::act::docker::classify;
+use crate::act::docker::{classify, opted_in_services};
 use crate::act::DockerError;
 use crate::settings::Settings;
 use bollard::models::{Service, Task, TaskState};
-use bollard::query_parameters::{ListServicesOptionsBuilder, ListTasksOptionsBuilder};
+use bollard::query_parameters::ListTasksOptionsBuilder;
 use bollard::Docker;
 use clap::{Args, ValueEnum};
 use std::collections::{BTreeMap, HashMap};
@@ -74,13 +74,7 @@ async fn targets(
     opt_in_label: &str,
     wanted: &[String],
 ) -> Result<Vec<Target>, RecommendError> {
-    let label = format!("{opt_in_label}=true");
-    let filters = HashMap::from([("label", vec![label.as_str()])]);
-    let options = ListServicesOptionsBuilder::new().filters(&filters).build();
-    let services = docker
-        .list_services(Some(options))
-        .await
-        .map_err(classify)?;
+    let services = opted_in_services(docker, opt_in_label).await?;
     let mut by_name: BTreeMap<String, Service> = services
         .into_iter()
         .filter_map(|s| Some((s.spec.as_ref()?.name.clone()?, s)))

@@ -213,6 +213,25 @@ async fn wait_healthy(address: &str) {
     }
 }
 
+/// Limits that never refuse a test's own traffic.
+pub const UNTHROTTLED: &[(&str, &str)] = &[("limits", "requests_per_second_per_client = 1000000")];
+
+/// Wait until every intent in `instance`'s journal has exactly one outcome.
+pub async fn wait_until_every_intent_finished(instance: &Instance, within: Duration) {
+    let deadline = Instant::now() + within;
+    loop {
+        let open = unbalanced_intents(&instance.journal());
+        if open.is_empty() {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "unfinished after {within:?}: {open:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
 /// Intents and outcomes of the journal by action id: every intent must end with exactly one outcome.
 pub fn unbalanced_intents(journal: &[Value]) -> Vec<String> {
     let mut counts: BTreeMap<String, (usize, usize)> = BTreeMap::new();

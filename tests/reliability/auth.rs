@@ -2,7 +2,7 @@
 //! error, no action journaled, the service untouched; the right token then acts (the control).
 
 use crate::helpers::{alert_payload, require_docker, TestService};
-use crate::process::{Instance, Process, PROCESS_TOKEN};
+use crate::process::{Instance, Process, PROCESS_TOKEN, UNTHROTTLED};
 use base64::Engine;
 use futures_util::stream::{self, StreamExt};
 use std::time::{Duration, Instant};
@@ -46,11 +46,7 @@ async fn ten_thousand_wrong_credentials_never_act_and_the_right_token_does() {
     let version = svc.version();
     let instance = Instance::new();
     let process = instance
-        .start_with(
-            "",
-            &Instance::test_rules(),
-            &[("limits", "requests_per_second_per_client = 1000000")],
-        )
+        .start_with("", &Instance::test_rules(), UNTHROTTLED)
         .await;
     let payload = serde_json::to_vec(&alert_payload("TestHighCPU", &svc.name)).unwrap();
     let client = reqwest::Client::new();

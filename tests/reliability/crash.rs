@@ -4,12 +4,14 @@
 //! actions.
 
 use crate::helpers::{require_docker, TestService};
-use crate::process::{unbalanced_intents, Instance, Process, PROCESS_TOKEN};
+use crate::process::{
+    unbalanced_intents, wait_until_every_intent_finished, Instance, Process, PROCESS_TOKEN,
+};
 use futures_util::stream::{self, StreamExt};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const SERVICES: usize = 6;
 const ALERTS_PER_SERVICE: usize = 40;
@@ -68,15 +70,7 @@ async fn killed_mid_burst_every_intent_ends_with_exactly_one_outcome() {
     let _second = instance
         .start_with("", &burst_rules(), GENEROUS_LIMITS)
         .await;
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while !unbalanced_intents(&instance.journal()).is_empty() {
-        assert!(
-            Instant::now() < deadline,
-            "unfinished after restart: {:?}",
-            unbalanced_intents(&instance.journal())
-        );
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
+    wait_until_every_intent_finished(&instance, Duration::from_secs(120)).await;
     let journal = instance.journal();
     let intents: BTreeSet<&str> = journal
         .iter()

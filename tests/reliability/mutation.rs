@@ -4,7 +4,7 @@
 
 use crate::helpers::require_docker;
 use crate::mutate::{case, Case, Rng};
-use crate::process::{Instance, Process, PROCESS_TOKEN};
+use crate::process::{Instance, Process, PROCESS_TOKEN, UNTHROTTLED};
 use futures_util::stream::{self, StreamExt};
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -20,11 +20,7 @@ async fn ten_thousand_mutated_payloads_get_4xx_or_2xx_without_action() {
     let cases = if crate::long_run() { 100_000 } else { 10_000 };
     let instance = Instance::new();
     let process = instance
-        .start_with(
-            "",
-            &Instance::test_rules(),
-            &[("limits", "requests_per_second_per_client = 1000000")],
-        )
+        .start_with("", &Instance::test_rules(), UNTHROTTLED)
         .await;
     let seed: Value =
         serde_json::from_str(include_str!("../fixtures/fuzz_seed.json")).expect("seed parses");

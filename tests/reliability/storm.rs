@@ -4,7 +4,7 @@
 
 use crate::crash::{burst_rules, unix_now};
 use crate::helpers::{docker, require_docker, TEST_IMAGE};
-use crate::process::{unbalanced_intents, Instance, Process, PROCESS_TOKEN};
+use crate::process::{wait_until_every_intent_finished, Instance, Process, PROCESS_TOKEN};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -166,11 +166,7 @@ async fn a_thousand_groups_in_a_second_for_200_services_stay_within_budgets_and_
         "a group waited {slowest:?}"
     );
 
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while !unbalanced_intents(&instance.journal()).is_empty() {
-        assert!(Instant::now() < deadline, "actions did not finish");
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
+    wait_until_every_intent_finished(&instance, Duration::from_secs(120)).await;
     let journal = instance.journal();
     let intents = journal.iter().filter(|l| l["type"] == "intent").count() as u64;
     // At most actions_per_minute in any 60 s; the storm and its actions take far less.
