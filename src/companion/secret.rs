@@ -11,13 +11,11 @@ use crate::act::docker::classify;
 use crate::act::DockerError;
 use crate::settings::{SecretSettings, Settings};
 use base64::Engine;
-use bollard::models::{Secret, SecretSpec, Service, ServiceSpec, Task};
-use bollard::query_parameters::{
-    ListSecretsOptionsBuilder, ListServicesOptions, UpdateServiceOptions,
-};
+use bollard::models::{SecretSpec, Service, ServiceSpec, Task};
+use bollard::query_parameters::{ListServicesOptions, UpdateServiceOptions};
 use bollard::Docker;
 use clap::{Args, Subcommand};
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::io::{IsTerminal, Read};
 use std::path::PathBuf;
@@ -27,11 +25,6 @@ use std::time::{Duration, SystemTime};
 pub const FAMILY_LABEL: &str = "swarmpilot.secret.family";
 /// Label with the RFC 3339 creation time, for people reading `docker secret inspect`.
 pub const CREATED_LABEL: &str = "swarmpilot.secret.created";
-/// `_YYYYMMDDHHMMSS`.
-const SUFFIX_LEN: usize = 15;
-/// Docker's limit on secret names.
-const MAX_NAME_LEN: usize = 64;
-const ALPHANUMERIC: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
 
 #[derive(Debug, Subcommand)]
 pub enum SecretCommand {
@@ -110,87 +103,6 @@ pub enum SecretError {
     },
 }
 
-/// A family member as prune sees it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Version {
-    pub id: String,
-    pub name: String,
-    pub family: String,
-    pub created: SystemTime,
-}
-
-// ------------------------------------------------------------------------------ pure helpers
-
-/// Whether `name` is the family itself or one of its versions.
-pub fn is_of_family(name: &str, family: &str) -> bool {
-    name == family
-        || name
-            .strip_prefix(family)
-            .and_then(|rest| rest.strip_prefix('_'))
-            .is_some_and(|ts| ts.len() == SUFFIX_LEN - 1 && ts.bytes().all(|b| b.is_ascii_digit()))
-}
-
-/// The family must be a valid secret name that still is one with the suffix, and not a version.
-pub fn check_family(name: &str) -> Result<(), SecretError> {
-    let bad = |why: &str| SecretError::BadName {
-        name: name.into(),
-        why: why.into(),
-    };
-    let valid_chars = name
-        .bytes()
-        .enumerate()
-        .all(|(i, b)| b.is_ascii_alphanumeric() || (i > 0 && matches!(b, b'_' | b'-' | b'.')));
-    if name.is_empty() || !valid_chars {
-        return Err(bad(
-            "use letters, digits, _ - . (starting with a letter or digit)",
-        ));
-    }
-    if name.len() + SUFFIX_LEN > MAX_NAME_LEN {
-        return Err(bad(&format!(
-            "at most {} characters, so the version suffix fits Docker's {MAX_NAME_LEN}",
-            MAX_NAME_LEN - SUFFIX_LEN
-        )));
-    }
-    if let Some((family, _)) = name.rsplit_once('_') {
-        if is_of_family(name, family) {
-            return Err(bad(&format!(
-                "this is a version; rotate the family {family:?}"
-            )));
-        }
-    }
-    Ok(())
-}
-
-/// `NAME_YYYYMMDDHHMMSS` in UTC.
-pub fn version_name(family: &str, now: SystemTime) -> String {
-    let stamp: String = humantime::format_rfc3339_seconds(now)
-        .to_string()
-        .chars()
-        .filter(char::is_ascii_digit)
-        .collect();
-    format!("{family}_{stamp}")
-}
-
-/// A random alphanumeric value. Bytes ≥ 248 are drawn again so each of the 62 characters is
-/// equally likely (248 = 4 × 62).
-pub fn random_value(length: usize) -> Result<Vec<u8>, SecretError> {
-    if !(16..=4096).contains(&length) {
-        return Err(SecretError::Length(length));
-    }
-    let mut out = Vec::with_capacity(length);
-    let mut buf = [0u8; 64];
-    while out.len() < length {
-        getrandom::fill(&mut buf).map_err(|e| SecretError::Random(e.to_string()))?;
-        out.extend(
-            buf.iter()
-                .filter(|b| **b < 248)
-                .map(|b| ALPHANUMERIC[usize::from(*b) % ALPHANUMERIC.len()])
-                .take(length - out.len()),
-        );
-    }
-    Ok(out)
-}
-
 /// The spec with every reference to the family pointed at the new version, file options kept;
 /// `None` when the service does not use the family.
 pub fn retarget(spec: &ServiceSpec, family: &str, id: &str, name: &str) -> Option<ServiceSpec> {
@@ -228,32 +140,6 @@ fn mounted(spec: Option<&bollard::models::TaskSpec>) -> impl Iterator<Item = &st
 
 fn task_mounts(task: &Task, id: &str) -> bool {
     mounted(task.spec.as_ref()).any(|m| m == id)
-}
-
-/// The versions to remove: not the newest of their family, mounted by no service, and at least
-/// `grace` old.
-pub fn prunable<'a>(
-    versions: &'a [Version],
-    in_use: &HashSet<String>,
-    now: SystemTime,
-    grace: Duration,
-) -> Vec<&'a Version> {
-    let mut families: BTreeMap<&str, Vec<&Version>> = BTreeMap::new();
-    for v in versions {
-        families.entry(&v.family).or_default().push(v);
-    }
-    let mut out = Vec::new();
-    for mut members in families.into_values() {
-        // Names sort by their timestamp suffix; the newest is kept even when unused, so there
-        // is always a version to roll services onto.
-        members.sort_by(|a, b| a.name.cmp(&b.name));
-        members.pop();
-        out.extend(members.into_iter().filter(|v| {
-            let age = now.duration_since(v.created).unwrap_or_default();
-            !in_use.contains(&v.id) && age >= grace
-        }));
-    }
-    out
 }
 
 // ------------------------------------------------------------------------------ the commands
@@ -529,96 +415,11 @@ async fn update(
     Ok(())
 }
 
-/// Remove the prunable versions of `family` (every family when `None`); returns their names.
-pub async fn prune(
-    docker: &Docker,
-    family: Option<&str>,
-    grace: Duration,
-) -> Result<Vec<String>, DockerError> {
-    let versions = versions(docker, family).await?;
-    let in_use: HashSet<String> = list_services(docker)
-        .await?
-        .iter()
-        .flat_map(|s| {
-            let template = s.spec.as_ref().and_then(|spec| spec.task_template.as_ref());
-            mounted(template).map(String::from).collect::<Vec<_>>()
-        })
-        .collect();
-    let mut removed = Vec::new();
-    for v in prunable(&versions, &in_use, SystemTime::now(), grace) {
-        match docker.delete_secret(&v.id).await.map_err(classify) {
-            Ok(()) => removed.push(v.name.clone()),
-            // A service may have started using it since we looked; it stays.
-            Err(e) => tracing::warn!(secret = %v.name, error = %e, "not pruned"),
-        }
-    }
-    Ok(removed)
-}
+mod prune;
+mod version;
 
-async fn versions(docker: &Docker, family: Option<&str>) -> Result<Vec<Version>, DockerError> {
-    let label = match family {
-        Some(f) => format!("{FAMILY_LABEL}={f}"),
-        None => FAMILY_LABEL.to_string(),
-    };
-    let filters = HashMap::from([("label", vec![label.as_str()])]);
-    let options = ListSecretsOptionsBuilder::new().filters(&filters).build();
-    let secrets = docker.list_secrets(Some(options)).await.map_err(classify)?;
-    Ok(secrets.into_iter().filter_map(to_version).collect())
-}
-
-fn to_version(secret: Secret) -> Option<Version> {
-    let spec = secret.spec?;
-    let name = spec.name?;
-    let family = spec.labels?.get(FAMILY_LABEL)?.clone();
-    // Only names of the version form: a hand-made secret that borrowed the label is left alone.
-    if name == family || !is_of_family(&name, &family) {
-        return None;
-    }
-    let created = secret
-        .created_at
-        .as_deref()
-        .and_then(|t| humantime::parse_rfc3339_weak(t).ok())?;
-    Some(Version {
-        id: secret.id?,
-        name,
-        family,
-        created,
-    })
-}
-
-/// `serve`'s background prune: every `prune_interval` (never when it is 0), all families, with
-/// `grace`. In dry-run mode it only logs that it would run.
-pub fn spawn_pruner(
-    docker: crate::settings::DockerSettings,
-    secrets: SecretSettings,
-    dry_run: bool,
-) {
-    if secrets.prune_interval.is_zero() {
-        return;
-    }
-    tokio::spawn(async move {
-        let period = secrets.prune_interval;
-        let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
-        loop {
-            ticks.tick().await;
-            if dry_run {
-                tracing::info!("dry run: secret prune skipped");
-                continue;
-            }
-            let result = match super::connect(&docker).await {
-                Ok(client) => prune(&client, None, secrets.grace).await,
-                Err(e) => Err(e),
-            };
-            match result {
-                Ok(removed) if removed.is_empty() => {
-                    tracing::debug!("secret prune: nothing to remove")
-                }
-                Ok(removed) => tracing::info!(removed = %removed.join(","), "secret prune"),
-                Err(e) => tracing::warn!(error = %e, "secret prune failed"),
-            }
-        }
-    });
-}
+pub use prune::{prunable, prune, spawn_pruner};
+pub use version::{check_family, is_of_family, random_value, version_name, Version};
 
 #[cfg(test)]
 mod tests;

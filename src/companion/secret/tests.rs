@@ -1,4 +1,7 @@
+use super::prune::to_version;
 use super::*;
+use bollard::models::Secret;
+use std::collections::HashSet;
 use rstest::rstest;
 use serde_json::json;
 use std::time::UNIX_EPOCH;
