@@ -72,6 +72,19 @@ impl Instance {
         Self { dir }
     }
 
+    /// Where every process started on this instance writes its log (appended).
+    pub fn log_path(&self) -> PathBuf {
+        self.dir.path().join("swarmpilot.log")
+    }
+
+    fn log_file(&self) -> std::fs::File {
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.log_path())
+            .expect("log file")
+    }
+
     pub fn journal_path(&self) -> PathBuf {
         self.dir.path().join("data/journal.jsonl")
     }
@@ -105,8 +118,8 @@ impl Instance {
         rules: &Path,
         extra: &[(&str, &str)],
     ) -> Process {
-        let process = self.spawn(docker_host, rules, extra);
-        wait_healthy(&process.address).await;
+        let mut process = self.spawn(docker_host, rules, extra);
+        wait_healthy(&mut process, self).await;
         process
     }
 
@@ -141,7 +154,7 @@ impl Instance {
             .args(["serve", "--config", config.to_str().unwrap()])
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(self.log_file())
             .spawn()
             .expect("swarmpilot starts");
         Process {
@@ -199,16 +212,23 @@ fn free_loopback_port() -> u16 {
         .port()
 }
 
-async fn wait_healthy(address: &str) {
+/// Wait for `/-/healthy`; a process that exits or never answers fails with its log.
+async fn wait_healthy(process: &mut Process, instance: &Instance) {
     let client = reqwest::Client::new();
     let deadline = Instant::now() + Duration::from_secs(30);
     while client
-        .get(format!("{address}/-/healthy"))
+        .get(format!("{}/-/healthy", process.address))
         .send()
         .await
         .is_err()
     {
-        assert!(Instant::now() < deadline, "swarmpilot did not come up");
+        let log = || std::fs::read_to_string(instance.log_path()).unwrap_or_default();
+        assert!(!process.exited(), "swarmpilot exited at start:\n{}", log());
+        assert!(
+            Instant::now() < deadline,
+            "swarmpilot did not come up:\n{}",
+            log()
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }

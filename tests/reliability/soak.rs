@@ -3,7 +3,7 @@
 //! SIGTERM and SIGKILL. Memory at the end of each life stays within ±10 % of the first; the
 //! journal audit finds every answered action journaled with exactly one outcome, no delivery
 //! acted on twice, and the once-an-hour rule acting once per service across all the restarts.
-//! CI runs 3 lives of 12 s; `SWARMPILOT_LONG=1` runs 10 lives of 60 s.
+//! CI runs 3 lives of 12 s; `RELIABILITY_LONG=1` runs 10 lives of 60 s.
 
 use crate::crash::{burst_alert, burst_rules, create_services, GENEROUS_LIMITS};
 use crate::helpers::{require_docker, TestService};

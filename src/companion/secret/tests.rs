@@ -1,9 +1,9 @@
 use super::prune::to_version;
 use super::*;
 use bollard::models::Secret;
-use std::collections::HashSet;
 use rstest::rstest;
 use serde_json::json;
+use std::collections::HashSet;
 use std::time::UNIX_EPOCH;
 
 #[rstest]
