@@ -15,7 +15,7 @@ use crate::clock::Clock;
 use crate::gate::rate::{keyed, InjectedClock, Keyed};
 use crate::pipeline::{Pipeline, PipelineSettings, Records, Recovery};
 use crate::record::grafana::Annotator;
-use crate::record::journal::{Journal, JournalError};
+use crate::record::journal::{Compaction, Journal, JournalError};
 use crate::record::metrics::Metrics;
 use crate::rules::{load_rules_dir, RuleErrors};
 use crate::settings::{AuthSettings, Settings, SettingsError};
@@ -155,7 +155,15 @@ impl Application {
         metrics.rules_loaded(rules.len());
         metrics.reload(true, unix_secs());
         let annotator = Annotator::start(&settings.grafana, metrics.clone())?;
-        let (journal, replayed) = Journal::open(&settings.data_dir)?;
+        let compaction = Compaction {
+            now_ms: deps
+                .clock
+                .now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as u64),
+            keep_actions: crate::record::actions::KEEP,
+        };
+        let (journal, replayed) = Journal::open_compacted(&settings.data_dir, compaction)?;
         let rate_clock = InjectedClock(deps.clock.clone());
         let records = Records {
             journal,

@@ -7,7 +7,8 @@ use serde::Serialize;
 use std::collections::VecDeque;
 use std::sync::Mutex;
 
-const KEEP: usize = 1000;
+/// How many recent actions are kept (here, and by journal compaction for this history).
+pub const KEEP: usize = 1000;
 
 /// One action: its intent and, once known, its outcome.
 #[derive(Debug, Clone, Serialize)]

@@ -6,11 +6,23 @@ use crate::act::{Change, Template};
 use crate::rules::Action;
 use serde::{Deserialize, Serialize};
 use std::fs::{File, OpenOptions};
-use std::io::{BufRead, BufReader, Seek, SeekFrom, Write};
+use std::io::{BufRead, BufReader, BufWriter, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use tokio::sync::{mpsc, oneshot};
 
 pub const JOURNAL_FILE: &str = "journal.jsonl";
+
+mod compact;
+
+/// What a start keeps of the journal (see `compact`): actions still needed and the last
+/// `keep_actions`. The file is rewritten only when that would at least halve it, so compaction
+/// costs O(1) per line over the journal's life.
+#[derive(Debug, Clone, Copy)]
+pub struct Compaction {
+    /// Unix milliseconds: cooldowns that end later are still needed.
+    pub now_ms: u64,
+    pub keep_actions: usize,
+}
 
 /// An admitted action, written before the webhook answers.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -138,6 +150,21 @@ impl Journal {
     /// Open (creating `dir` and the file if needed), read what it holds, cut a torn last line,
     /// and start the writer thread.
     pub fn open(dir: &Path) -> Result<(Self, Replayed), JournalError> {
+        Self::open_with(dir, None)
+    }
+
+    /// As [`Journal::open`], compacting first; `Replayed` holds what was kept.
+    pub fn open_compacted(
+        dir: &Path,
+        compaction: Compaction,
+    ) -> Result<(Self, Replayed), JournalError> {
+        Self::open_with(dir, Some(compaction))
+    }
+
+    fn open_with(
+        dir: &Path,
+        compaction: Option<Compaction>,
+    ) -> Result<(Self, Replayed), JournalError> {
         let path = dir.join(JOURNAL_FILE);
         let io = |source| JournalError::Io {
             path: path.clone(),
@@ -150,11 +177,21 @@ impl Journal {
             .append(true)
             .open(&path)
             .map_err(io)?;
-        let (replayed, good_len) = read_entries(&file).map_err(io)?;
+        let (mut replayed, good_len) = read_entries(&file).map_err(io)?;
         if good_len < file.metadata().map_err(io)?.len() {
             tracing::warn!(path = %path.display(), "journal ends in a torn line (crash mid-write); cutting it");
             file.set_len(good_len).map_err(io)?;
             file.sync_data().map_err(io)?;
+        }
+        if let Some(compaction) = compaction {
+            let keep = compact::kept(&replayed.entries, compaction.now_ms, compaction.keep_actions);
+            let (total, kept) = (keep.len(), keep.iter().filter(|k| **k).count());
+            if total - kept >= kept.max(1) {
+                let mut keep = keep.into_iter();
+                replayed.entries.retain(|_| keep.next().unwrap_or(true));
+                file = rewrite(&path, &replayed.entries).map_err(io)?;
+                tracing::info!(path = %path.display(), kept, dropped = total - kept, "journal compacted");
+            }
         }
         file.seek(SeekFrom::End(0)).map_err(io)?;
         let (tx, rx) = mpsc::unbounded_channel();
@@ -193,6 +230,23 @@ impl Journal {
             Err(_) => Err(JournalError::Stopped),
         }
     }
+}
+
+/// Replace the journal with `entries`: written to a new file, synced, renamed over the old one and
+/// the directory synced, so a crash leaves either the old journal or the new one.
+fn rewrite(path: &Path, entries: &[Entry]) -> std::io::Result<File> {
+    let fresh = path.with_extension("jsonl.compacting");
+    let mut out = BufWriter::new(File::create(&fresh)?);
+    for entry in entries {
+        serde_json::to_writer(&mut out, entry)?;
+        out.write_all(b"\n")?;
+    }
+    out.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+    std::fs::rename(&fresh, path)?;
+    if let Some(dir) = path.parent() {
+        File::open(dir)?.sync_all()?;
+    }
+    OpenOptions::new().read(true).append(true).open(path)
 }
 
 /// Read every complete line; returns the entries and the byte length up to the last newline.

@@ -96,3 +96,141 @@ fn damaged_middle_line_is_skipped_not_fatal() {
     assert_eq!(replayed.entries.len(), 2);
     assert_eq!(replayed.skipped.len(), 1);
 }
+
+/// An intent at `time_ms` with a cooldown of `cooldown_ms`, for `action`.
+fn intent_at(id: &str, time_ms: u64, cooldown_ms: u64, action: Action) -> Entry {
+    let Entry::Intent(mut i) = intent(id) else {
+        unreachable!()
+    };
+    i.time_ms = time_ms;
+    i.cooldown_ms = cooldown_ms;
+    i.action = action;
+    Entry::Intent(i)
+}
+
+fn outcome_of(id: &str, outcome: Outcome) -> Entry {
+    Entry::Outcome {
+        id: id.into(),
+        time_ms: 3,
+        outcome,
+        reason: String::new(),
+        change: None,
+    }
+}
+
+fn template(service: &str, hash: u64) -> Entry {
+    Entry::Template {
+        service: service.into(),
+        time_ms: 1,
+        hash,
+        template: Template::from_task_spec(&Default::default()),
+    }
+}
+
+fn kept_ids(entries: &[Entry], now_ms: u64, keep_actions: usize) -> Vec<String> {
+    let keep = compact::kept(entries, now_ms, keep_actions);
+    entries
+        .iter()
+        .zip(keep)
+        .filter(|(_, k)| *k)
+        .map(|(e, _)| match e {
+            Entry::Template { service, hash, .. } => format!("template {service} {hash}"),
+            Entry::Intent(i) => format!("intent {}", i.id),
+            Entry::Target { id, .. } => format!("target {id}"),
+            Entry::Outcome { id, .. } => format!("outcome {id}"),
+        })
+        .collect()
+}
+
+#[test]
+fn compaction_keeps_what_a_start_needs_and_the_recent_history() {
+    let scale = Action::ScaleUp {
+        step: 1,
+        max_replicas: 3,
+    };
+    let now = 10_000;
+    let entries = vec![
+        template("web", 1),
+        // old, finished, cooldown over: dropped
+        intent_at("old", 1, 100, scale.clone()),
+        outcome_of("old", Outcome::Succeeded),
+        template("web", 1),
+        // cooldown still running at `now`: kept (cooldown and duplicate survive a restart)
+        intent_at("cooling", 2, 60_000, scale.clone()),
+        outcome_of("cooling", Outcome::Succeeded),
+        // a failed one gave its cooldown back: dropped
+        intent_at("failed", 3, 60_000, scale.clone()),
+        outcome_of("failed", Outcome::Failed),
+        // a rollback, long finished: kept (its bad template must stay known)
+        intent_at("rolled", 4, 100, Action::Rollback),
+        outcome_of("rolled", Outcome::Succeeded),
+        // unfinished: kept, with its target
+        intent_at("open", 5, 100, scale.clone()),
+        Entry::Target {
+            id: "open".into(),
+            time_ms: 6,
+            change: Change::Replicas { from: 1, to: 2 },
+        },
+        // an outcome whose intent is gone: dropped
+        outcome_of("orphan", Outcome::Succeeded),
+        // the most recent action: kept as history
+        intent_at("recent", 7, 100, scale),
+        outcome_of("recent", Outcome::Succeeded),
+        template("api", 1),
+    ];
+    assert_eq!(
+        kept_ids(&entries, now, 1),
+        [
+            "template web 1",
+            "intent cooling",
+            "outcome cooling",
+            "intent rolled",
+            "outcome rolled",
+            "intent open",
+            "target open",
+            "intent recent",
+            "outcome recent",
+            "template api 1",
+        ]
+    );
+    assert_eq!(
+        kept_ids(&entries, now, 100).len(),
+        entries.len() - 2,
+        "history keeps every action; only the repeated template and the orphan go"
+    );
+}
+
+#[tokio::test]
+async fn a_compacted_journal_is_rewritten_once_it_would_halve_and_appends_continue() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let (journal, _) = Journal::open(dir.path()).unwrap();
+        for i in 0..10 {
+            let id = format!("a{i}");
+            journal
+                .append(&[intent_at(&id, i, 0, Action::Restart), outcome(&id)])
+                .await
+                .unwrap();
+        }
+    }
+    let compaction = Compaction {
+        now_ms: 1_000,
+        keep_actions: 3,
+    };
+    let (journal, replayed) = Journal::open_compacted(dir.path(), compaction).unwrap();
+    assert_eq!(replayed.entries.len(), 6, "the last 3 actions");
+    journal.append(&[intent("b")]).await.unwrap();
+    drop(journal);
+    let (_, replayed) = Journal::open(dir.path()).unwrap();
+    let ids: Vec<&str> = replayed.entries.iter().filter_map(Entry::id).collect();
+    assert_eq!(ids, ["a7", "a7", "a8", "a8", "a9", "a9", "b"]);
+    assert!(!dir.path().join("journal.jsonl.compacting").exists());
+
+    // 7 lines, 5 of them needed with keep_actions 3: not worth a rewrite yet.
+    let compaction = Compaction {
+        now_ms: 1_000,
+        keep_actions: 3,
+    };
+    let (_, replayed) = Journal::open_compacted(dir.path(), compaction).unwrap();
+    assert_eq!(replayed.entries.len(), 7);
+}
