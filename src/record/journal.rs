@@ -184,7 +184,11 @@ impl Journal {
             file.sync_data().map_err(io)?;
         }
         if let Some(compaction) = compaction {
-            let keep = compact::kept(&replayed.entries, compaction.now_ms, compaction.keep_actions);
+            let keep = compact::kept(
+                &replayed.entries,
+                compaction.now_ms,
+                compaction.keep_actions,
+            );
             let (total, kept) = (keep.len(), keep.iter().filter(|k| **k).count());
             if total - kept >= kept.max(1) {
                 let mut keep = keep.into_iter();
