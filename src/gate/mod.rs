@@ -1,9 +1,10 @@
 //! The gate step: everything that may refuse an action before it touches the swarm.
 //!
 //! `cooldown` holds cooldowns per (service, action), each with the delivery that started it (which
-//! is how duplicates are told apart); `budget` the action budgets of `[limits]` and `rate` each client's request rate; `change` turns an action and a fresh read of
-//! the service into an absolute target or a refusal (not opted in, busy, at a bound);
-//! `service_name` keeps label values that cannot be Swarm service names away from Docker.
+//! is how duplicates are told apart); `budget` the action budgets of `[limits]`; `rate` each
+//! client's request rate; `change` turns an action and a fresh read of the service into an
+//! absolute target or a refusal (not opted in, busy, at a bound); `service_name` keeps label values
+//! that cannot be Swarm service names away from Docker.
 
 pub mod budget;
 pub mod change;

@@ -156,11 +156,7 @@ impl Application {
         metrics.reload(true, unix_secs());
         let annotator = Annotator::start(&settings.grafana, metrics.clone())?;
         let compaction = Compaction {
-            now_ms: deps
-                .clock
-                .now()
-                .duration_since(UNIX_EPOCH)
-                .map_or(0, |d| d.as_millis() as u64),
+            now_ms: crate::pipeline::unix_ms(deps.clock.now()),
             keep_actions: crate::record::actions::KEEP,
         };
         let (journal, replayed) = Journal::open_compacted(&settings.data_dir, compaction)?;

@@ -184,17 +184,10 @@ impl Journal {
             file.sync_data().map_err(io)?;
         }
         if let Some(compaction) = compaction {
-            let keep = compact::kept(
-                &replayed.entries,
-                compaction.now_ms,
-                compaction.keep_actions,
-            );
-            let (total, kept) = (keep.len(), keep.iter().filter(|k| **k).count());
-            if total - kept >= kept.max(1) {
-                let mut keep = keep.into_iter();
-                replayed.entries.retain(|_| keep.next().unwrap_or(true));
-                file = rewrite(&path, &replayed.entries).map_err(io)?;
-                tracing::info!(path = %path.display(), kept, dropped = total - kept, "journal compacted");
+            if let Some(compacted) =
+                compact_file(&path, &mut replayed.entries, compaction).map_err(io)?
+            {
+                file = compacted;
             }
         }
         file.seek(SeekFrom::End(0)).map_err(io)?;
@@ -234,6 +227,25 @@ impl Journal {
             Err(_) => Err(JournalError::Stopped),
         }
     }
+}
+
+/// Drop what `compaction` does not keep, when that at least halves the journal: `entries` then
+/// holds what was kept and the rewritten file is returned.
+fn compact_file(
+    path: &Path,
+    entries: &mut Vec<Entry>,
+    compaction: Compaction,
+) -> std::io::Result<Option<File>> {
+    let keep = compact::kept(entries, compaction.now_ms, compaction.keep_actions);
+    let (total, kept) = (keep.len(), keep.iter().filter(|k| **k).count());
+    if total - kept < kept.max(1) {
+        return Ok(None);
+    }
+    let mut keep = keep.into_iter();
+    entries.retain(|_| keep.next().unwrap_or(true));
+    let file = rewrite(path, entries)?;
+    tracing::info!(path = %path.display(), kept, dropped = total - kept, "journal compacted");
+    Ok(Some(file))
 }
 
 /// Replace the journal with `entries`: written to a new file, synced, renamed over the old one and

@@ -201,10 +201,17 @@ pub fn unix_now() -> u64 {
         .as_secs()
 }
 
-/// Spec updates of `service` since `since` (unix s), from the engine's event log, as (old, new)
-/// replica counts; an update that changed no replica count is (0, 0) and matches no target.
-/// Swarm's own rollout progress (`updatestate.*` events) is not counted.
-pub fn replica_updates(service: &str, since: u64) -> Vec<(u64, u64)> {
+/// A spec update of a service, from the engine's event log: its name and replica counts before
+/// and after (0 when the update changed no replica count).
+pub struct SpecUpdate {
+    pub service: String,
+    pub old: u64,
+    pub new: u64,
+}
+
+/// Every spec update since `since` (unix s). Swarm's own rollout progress (`update` events with
+/// an `updatestate.*` attribute) is not one.
+pub fn spec_updates(since: u64) -> Vec<SpecUpdate> {
     let until = unix_now() + 1;
     let events = crate::helpers::docker(&[
         "events",
@@ -215,8 +222,6 @@ pub fn replica_updates(service: &str, since: u64) -> Vec<(u64, u64)> {
         "--filter",
         "type=service",
         "--filter",
-        &format!("service={service}"),
-        "--filter",
         "event=update",
         "--format",
         "{{json .Actor.Attributes}}",
@@ -226,7 +231,23 @@ pub fn replica_updates(service: &str, since: u64) -> Vec<(u64, u64)> {
     events
         .lines()
         .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-        .filter(|a| a["name"] == service && a.get("updatestate.new").is_none())
-        .map(|a| (count(&a, "replicas.old"), count(&a, "replicas.new")))
+        .filter(|a| a.get("updatestate.new").is_none())
+        .filter_map(|a| {
+            Some(SpecUpdate {
+                service: a["name"].as_str()?.to_string(),
+                old: count(&a, "replicas.old"),
+                new: count(&a, "replicas.new"),
+            })
+        })
+        .collect()
+}
+
+/// `service`'s spec updates since `since`, as (old, new) replica counts; an update that changed
+/// no replica count is (0, 0) and matches no target.
+pub fn replica_updates(service: &str, since: u64) -> Vec<(u64, u64)> {
+    spec_updates(since)
+        .into_iter()
+        .filter(|u| u.service == service)
+        .map(|u| (u.old, u.new))
         .collect()
 }

@@ -2,7 +2,7 @@
 //! group is acknowledged within a second, Docker writes stay within the budgets
 //! (`limits.actions_per_minute`), and no service goes above its rule's or its label's bound.
 
-use crate::crash::{burst_rules, unix_now};
+use crate::crash::{burst_rules, spec_updates, unix_now};
 use crate::helpers::{docker, require_docker, TEST_IMAGE};
 use crate::process::{wait_until_every_intent_finished, Instance, Process, PROCESS_TOKEN};
 use serde_json::{json, Value};
@@ -227,34 +227,11 @@ async fn storm(process: &Process, fleet: &Fleet) -> Vec<(Value, Duration)> {
     answers
 }
 
-/// (service, new replicas) of every spec update to the fleet since `since`, from Docker's events.
+/// (service, new replicas) of every spec update to the fleet since `since`.
 fn storm_updates(fleet: &Fleet, since: u64) -> Vec<(String, u64)> {
-    let events = docker(&[
-        "events",
-        "--since",
-        &since.to_string(),
-        "--until",
-        &(unix_now() + 1).to_string(),
-        "--filter",
-        "type=service",
-        "--filter",
-        "event=update",
-        "--format",
-        "{{json .Actor.Attributes}}",
-    ])
-    .expect("docker events");
-    events
-        .lines()
-        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-        .filter(|a| a.get("updatestate.new").is_none())
-        .filter_map(|a| {
-            let name = a["name"].as_str()?.to_string();
-            fleet.names.contains(&name).then_some(())?;
-            let new = a["replicas.new"]
-                .as_str()
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(0);
-            Some((name, new))
-        })
+    spec_updates(since)
+        .into_iter()
+        .filter(|u| fleet.names.contains(&u.service))
+        .map(|u| (u.service, u.new))
         .collect()
 }
