@@ -115,7 +115,9 @@ fn serve(config: Option<PathBuf>, dry_run: bool) -> Result<(), String> {
         let app = Application::build(&settings, deps)
             .await
             .map_err(|e| e.to_string())?;
-        return_replay_memory();
+        // Replaying the journal needs memory in proportion to its length: without this a long
+        // journal meant a large process for good.
+        crate::memory::give_back(true);
         if settings.dry_run {
             tracing::warn!("dry run: decisions are made and recorded, the swarm is never changed");
         }
@@ -126,15 +128,6 @@ fn serve(config: Option<PathBuf>, dry_run: bool) -> Result<(), String> {
         );
         app.run_until_stopped().await.map_err(|e| e.to_string())
     })
-}
-
-/// Replaying the journal at start needs memory in proportion to its length, and the binary's
-/// allocator (mimalloc, see main.rs) would keep those pages: a long journal then meant a large
-/// process for good. Hand them back once recovery is done (this is the thread that replayed).
-fn return_replay_memory() {
-    // SAFETY: mi_collect only frees pages no allocation uses; with another global allocator it
-    // finds nothing to do.
-    unsafe { libmimalloc_sys::mi_collect(true) };
 }
 
 fn check(config: Option<PathBuf>) -> Result<(), String> {

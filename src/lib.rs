@@ -15,7 +15,8 @@
 //!
 //! [`pipeline`] wires match → gate → act for one payload; `receive` and the `plan` command both
 //! drive it. [`settings`] loads `swarmpilot.toml` plus `SWARMPILOT_*` overrides; [`clock`] is the
-//! injected time source that cooldowns use, so tests never sleep.
+//! injected time source that cooldowns use, so tests never sleep. [`memory`] hands the
+//! allocator's freed pages back after the rare bursts (journal replay, a huge notification).
 //!
 //! [`companion`] holds the operator's tools beside the flow (`recommend`, `secret rotate` /
 //! `prune`, `deploy`); they share the settings and the Docker client but none of the flow.
@@ -26,6 +27,7 @@ pub mod clock;
 pub mod companion;
 pub mod decision;
 pub mod gate;
+pub mod memory;
 pub mod parse;
 pub mod pipeline;
 pub mod plan;

@@ -26,7 +26,7 @@ use crate::record::journal::{Entry, Intent, Journal, JournalError, Outcome};
 use crate::record::metrics::Metrics;
 use crate::record::record_decision;
 use crate::rules::{Action, ActionKind, Rule, RuleSet};
-use futures_util::future::join_all;
+use futures_util::stream::{FuturesOrdered, StreamExt};
 use moka::sync::Cache;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
@@ -36,6 +36,10 @@ use tokio::sync::{oneshot, Mutex};
 
 /// How long `?wait=true` holds an answer for outcomes.
 const WAIT_LIMIT: Duration = Duration::from_secs(60);
+
+/// How many alerts of one notification are decided at once. Alerts of one service queue on its
+/// admission lock anyway; this bounds the memory of a notification with thousands of alerts.
+const ALERTS_IN_FLIGHT: usize = 32;
 
 /// How long an admission lookup that found no service is believed.
 const ABSENT_FOR: Duration = Duration::from_secs(1);
@@ -205,13 +209,25 @@ impl Pipeline {
     ) -> Result<Vec<DecisionRecord>, JournalError> {
         let rules = self.rules();
         self.metrics.alerts_received(&notification.alerts);
-        let per_alert = notification
-            .alerts
-            .iter()
-            .map(|alert| self.handle_alert(&rules, alert, mode));
+        // Bounded: every alert in flight holds its own future, and a group of thousands of
+        // alerts would otherwise hold thousands of them at once. (A hand-written loop: a stream
+        // of borrowing closures trips rustc's higher-ranked lifetime check under tokio::spawn.)
+        let mut alerts = notification.alerts.iter();
+        let mut in_flight = FuturesOrdered::new();
+        let mut per_alert = Vec::with_capacity(notification.alerts.len());
+        loop {
+            while in_flight.len() < ALERTS_IN_FLIGHT {
+                let Some(alert) = alerts.next() else { break };
+                in_flight.push_back(self.handle_alert(&rules, alert, mode));
+            }
+            match in_flight.next().await {
+                Some(result) => per_alert.push(result),
+                None => break,
+            }
+        }
         let mut records = Vec::new();
         let mut pending = Vec::new();
-        for result in join_all(per_alert).await {
+        for result in per_alert {
             for (record, finished) in result? {
                 if let Some(rx) = finished {
                     pending.push((records.len(), rx));

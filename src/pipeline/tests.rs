@@ -19,6 +19,8 @@ struct FakeSwarm {
     out_of_sequence: StdMutex<usize>,
     down: StdMutex<bool>,
     updates: StdMutex<Vec<Change>>,
+    /// Reads in progress now, and the most there ever were at once.
+    reads: StdMutex<(usize, usize)>,
 }
 
 impl FakeSwarm {
@@ -54,6 +56,14 @@ impl FakeSwarm {
 impl Swarm for FakeSwarm {
     fn find_service<'a>(&'a self, name: &'a str) -> SwarmFuture<'a, Option<ServiceState>> {
         Box::pin(async move {
+            {
+                let mut reads = self.reads.lock().unwrap();
+                reads.0 += 1;
+                reads.1 = reads.1.max(reads.0);
+            }
+            // A real read takes a round trip: let other admissions start meanwhile.
+            tokio::task::yield_now().await;
+            self.reads.lock().unwrap().0 -= 1;
             if *self.down.lock().unwrap() {
                 return Err(DockerError::Unreachable("connection refused".into()));
             }
@@ -450,4 +460,30 @@ async fn concurrent_alerts_for_one_service_apply_once() {
     }
     assert_eq!(executed, 1);
     assert_eq!(swarm.replicas("web"), 4);
+}
+
+#[tokio::test]
+async fn a_huge_group_is_decided_in_order_with_bounded_concurrency() {
+    let swarm = Arc::new(FakeSwarm::default());
+    let p = pipeline(swarm.clone(), &ManualClock::default());
+    let alerts = (0..500)
+        .map(|i| notification_fp("HighCPU", &format!("absent-{i}"), "f").alerts[0].clone())
+        .collect();
+    let group = Notification {
+        alerts,
+        ..Default::default()
+    };
+    let records = p.handle(&group, Mode::Act, false).await.unwrap();
+    let services: Vec<_> = records.iter().map(|r| r.service.clone().unwrap()).collect();
+    let expected: Vec<_> = (0..500).map(|i| format!("absent-{i}")).collect();
+    assert_eq!(
+        services, expected,
+        "one decision per alert, in the alerts' order"
+    );
+    assert!(records.iter().all(|r| r.decision == Decision::NoService));
+    let most_at_once = swarm.reads.lock().unwrap().1;
+    assert!(
+        (2..=ALERTS_IN_FLIGHT).contains(&most_at_once),
+        "alerts are decided concurrently but at most {ALERTS_IN_FLIGHT} at once: {most_at_once}"
+    );
 }

@@ -4,6 +4,7 @@ use super::body::{read_limited, require_json};
 use super::error::{json_error, ApiError};
 use super::AppState;
 use crate::decision::DecisionRecord;
+use crate::memory::{give_back, LARGE_BODY};
 use crate::parse::parse_notification;
 use crate::pipeline::Mode;
 use actix_web::http::StatusCode;
@@ -38,7 +39,21 @@ pub async fn webhook(
         .map_err(|e| ApiError::BadQuery(e.to_string()))?;
     require_json(&req)?;
     let body = read_limited(&req, payload, state.max_body_bytes, state.request_timeout).await?;
+    let large = body.len() >= LARGE_BODY;
+    let answer = answer_webhook(&state, body, &query).await;
+    if large {
+        give_back(true);
+    }
+    answer
+}
+
+async fn answer_webhook(
+    state: &AppState,
+    body: web::Bytes,
+    query: &WebhookQuery,
+) -> Result<HttpResponse, ApiError> {
     let notification = parse_notification(&body)?;
+    drop(body);
     let mode = if state.dry_run || query.dry_run {
         Mode::DryRun
     } else {
