@@ -1,6 +1,7 @@
-//! Start-up from the journal: cooldowns (and with them duplicate detection) come back, intents without an outcome
-//! are resumed (their targets are absolute, so a replay cannot double them) or, when older than
-//! `docker.retry_for`, recorded as expired.
+//! Start-up from the journal: cooldowns (and with them duplicate detection) come back, intents
+//! without an outcome are resumed (their targets are absolute, and each service's are resumed in
+//! journal order before anything new runs on it, so a replay cannot double them) or, when older
+//! than `docker.retry_for`, recorded as expired.
 
 use super::{action_key, delivery_of, from_unix_ms, unix_ms, Finished, Pipeline};
 use crate::act::Change;
@@ -67,6 +68,7 @@ impl Pipeline {
                 Entry::Template { .. } => {}
             }
         }
+        let mut resumable = Vec::new();
         for id in order {
             let Some(story) = stories.remove(&id) else {
                 continue;
@@ -83,11 +85,17 @@ impl Pipeline {
                 }
                 Some(_) => {}
                 None => {
-                    self.resume_or_expire(intent, story.target, &mut recovery)
-                        .await
+                    if self.expire_if_too_old(&intent, story.target).await {
+                        recovery.expired += 1;
+                    } else {
+                        self.restore_windows(&intent);
+                        resumable.push((intent, story.target));
+                    }
                 }
             }
         }
+        recovery.resumed = resumable.len();
+        self.resume_in_order(resumable).await;
         tracing::info!(
             entries = recovery.entries,
             cooldowns = recovery.cooldowns_restored,
@@ -110,26 +118,44 @@ impl Pipeline {
         true
     }
 
-    async fn resume_or_expire(
-        self: &Arc<Self>,
-        intent: Intent,
-        target: Option<Change>,
-        recovery: &mut Recovery,
-    ) {
+    /// Record an unfinished action older than `docker.retry_for` as expired; true when it was.
+    async fn expire_if_too_old(&self, intent: &Intent, target: Option<Change>) -> bool {
         let age_ms = unix_ms(self.clock.now()).saturating_sub(intent.time_ms);
-        if age_ms > self.settings.retry_for.as_millis() as u64 {
-            let finished = Finished {
-                outcome: Outcome::Expired,
-                reason: "swarmpilot was down for longer than docker.retry_for".into(),
-                change: target,
-            };
-            self.finish(&intent, &finished).await;
-            recovery.expired += 1;
-            return;
+        if age_ms <= self.settings.retry_for.as_millis() as u64 {
+            return false;
         }
-        self.restore_windows(&intent);
-        tracing::info!(id = %intent.id, service = %intent.service, "resuming an unfinished action");
-        tokio::spawn(self.clone().execute(intent, target, None));
-        recovery.resumed += 1;
+        let finished = Finished {
+            outcome: Outcome::Expired,
+            reason: "swarmpilot was down for longer than docker.retry_for".into(),
+            change: target,
+        };
+        self.finish(intent, &finished).await;
+        true
+    }
+
+    /// Resume unfinished actions one service at a time, in journal order, each service's
+    /// execution lock taken before anything else can run. An action killed after its update
+    /// reached Docker is recognised on resume only by "target already reached", which holds only
+    /// while nothing else ran on its service since: neither a later resumed action nor a new one
+    /// may overtake it.
+    async fn resume_in_order(self: &Arc<Self>, resumable: Vec<(Intent, Option<Change>)>) {
+        let mut by_service: HashMap<String, Vec<(Intent, Option<Change>)>> = HashMap::new();
+        for (intent, target) in resumable {
+            by_service
+                .entry(intent.service.clone())
+                .or_default()
+                .push((intent, target));
+        }
+        for (service, queue) in by_service {
+            let turn = self.exec_lock(&service).lock_owned().await;
+            let pipeline = self.clone();
+            tokio::spawn(async move {
+                let _turn = turn;
+                for (intent, target) in queue {
+                    tracing::info!(id = %intent.id, service = %intent.service, "resuming an unfinished action");
+                    pipeline.execute_locked(&intent, target, None).await;
+                }
+            });
+        }
     }
 }

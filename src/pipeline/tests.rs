@@ -5,7 +5,7 @@ use super::*;
 use crate::act::{ServiceMode, SwarmFuture};
 use crate::clock::ManualClock;
 use crate::parse::{AlertStatus, LabelSet};
-use crate::record::journal::{Journal, Outcome};
+use crate::record::journal::{Journal, Outcome, Replayed};
 use crate::rules::load::parse_rule_file;
 use std::collections::HashMap;
 use std::path::Path;
@@ -486,4 +486,70 @@ async fn a_huge_group_is_decided_in_order_with_bounded_concurrency() {
         (2..=ALERTS_IN_FLIGHT).contains(&most_at_once),
         "alerts are decided concurrently but at most {ALERTS_IN_FLIGHT} at once: {most_at_once}"
     );
+}
+
+fn open_intent(id: &str, rule: &str, clock: &ManualClock, change: Change) -> Entry {
+    let (rules, _) = parse_rule_file(Path::new("t.yml"), RULES);
+    let rule = rules.iter().find(|r| r.name == rule).expect("rule");
+    Entry::Intent(Intent {
+        id: id.into(),
+        time_ms: unix_ms(clock.now()),
+        rule: rule.name.clone(),
+        alert: "HighCPU".into(),
+        fingerprint: id.into(),
+        starts_at: String::new(),
+        status: "firing".into(),
+        service: "web".into(),
+        action: rule.action.clone(),
+        cooldown_ms: 0,
+        change: Some(change),
+    })
+}
+
+/// Killed after the scale-up reached Docker but before its outcome was journaled, with a scale-down
+/// queued behind it. Resumed in any other order, the scale-down would run first and the scale-up,
+/// no longer "already reached", would be sent a second time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+async fn recovery_resumes_a_services_actions_in_journal_order() {
+    let clock = ManualClock::default();
+    let swarm = Arc::new(FakeSwarm::with("web", 3, ENABLED));
+    let p = pipeline(swarm.clone(), &clock);
+    let replayed = Replayed {
+        entries: vec![
+            open_intent("up-sent", "up", &clock, Change::Replicas { from: 2, to: 3 }),
+            open_intent(
+                "down-queued",
+                "down",
+                &clock,
+                Change::Replicas { from: 3, to: 2 },
+            ),
+        ],
+        skipped: Vec::new(),
+    };
+    // From a worker thread, as a spawned task: tokio runs the task spawned last first (its LIFO
+    // slot), which is what reordered the resumed actions on the real binary.
+    let pipeline = p.pipeline.clone();
+    let recovery = tokio::spawn(async move { pipeline.recover(replayed).await })
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(recovery.resumed, 2);
+    for _ in 0..200 {
+        if p.recent_actions(10).iter().all(|a| a.outcome.is_some()) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let outcomes: Vec<_> = p
+        .recent_actions(10)
+        .into_iter()
+        .map(|a| (a.id, a.outcome))
+        .collect();
+    assert!(outcomes.iter().all(|(_, o)| o.is_some()), "{outcomes:?}");
+    assert_eq!(
+        *swarm.updates.lock().unwrap(),
+        vec![Change::Replicas { from: 3, to: 2 }],
+        "the scale-up was already on the swarm; only the scale-down is sent"
+    );
+    assert_eq!(swarm.replicas("web"), 2);
 }

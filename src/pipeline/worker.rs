@@ -33,15 +33,29 @@ impl Pipeline {
         target: Option<Change>,
         reply: Option<oneshot::Sender<Finished>>,
     ) {
-        let lock = self
-            .exec_locks
-            .get_with_by_ref(&intent.service, || Arc::new(Mutex::new(())));
+        let lock = self.exec_lock(&intent.service);
         let _turn = lock.lock().await;
-        let finished = self.run_until_done(&intent, target).await;
-        self.finish(&intent, &finished).await;
+        self.execute_locked(&intent, target, reply).await;
+    }
+
+    /// [`Pipeline::execute`] for a caller that holds the service's execution lock.
+    pub(crate) async fn execute_locked(
+        &self,
+        intent: &Intent,
+        target: Option<Change>,
+        reply: Option<oneshot::Sender<Finished>>,
+    ) {
+        let finished = self.run_until_done(intent, target).await;
+        self.finish(intent, &finished).await;
         if let Some(reply) = reply {
             let _ = reply.send(finished);
         }
+    }
+
+    /// The lock that makes a service's actions run one at a time.
+    pub(crate) fn exec_lock(&self, service: &str) -> Arc<Mutex<()>> {
+        self.exec_locks
+            .get_with_by_ref(service, || Arc::new(Mutex::new(())))
     }
 
     async fn run_until_done(&self, intent: &Intent, mut target: Option<Change>) -> Finished {
