@@ -155,9 +155,11 @@ impl Application {
         metrics.rules_loaded(rules.len());
         metrics.reload(true, unix_secs());
         let annotator = Annotator::start(&settings.grafana, metrics.clone())?;
+        let clock = deps.clock.clone();
         let compaction = Compaction {
-            now_ms: crate::pipeline::unix_ms(deps.clock.now()),
+            now_ms: Arc::new(move || crate::pipeline::unix_ms(clock.now())),
             keep_actions: crate::record::actions::KEEP,
+            grow_to: crate::record::journal::GROW_TO,
         };
         let (journal, replayed) = Journal::open_compacted(&settings.data_dir, compaction)?;
         let rate_clock = InjectedClock(deps.clock.clone());

@@ -8,20 +8,35 @@ use serde::{Deserialize, Serialize};
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, BufWriter, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 
 pub const JOURNAL_FILE: &str = "journal.jsonl";
 
+/// The running journal is left alone below this size: ~6,000 actions at ~700 bytes each, so a
+/// compaction (a read of the file, a rewrite of what is kept) is rare and quick.
+pub const GROW_TO: u64 = 4 << 20;
+
 mod compact;
 
-/// What a start keeps of the journal (see `compact`): actions still needed and the last
-/// `keep_actions`. The file is rewritten only when that would at least halve it, so compaction
-/// costs O(1) per line over the journal's life.
-#[derive(Debug, Clone, Copy)]
+/// What compaction keeps of the journal (see `compact`): actions still needed and the last
+/// `keep_actions`. It runs at start and again whenever the running journal has grown past
+/// `grow_to` and to twice its size after the last compaction; the file is rewritten only when
+/// that at least halves it, so compaction costs O(1) per line over the journal's life.
+#[derive(Clone)]
 pub struct Compaction {
-    /// Unix milliseconds: cooldowns that end later are still needed.
-    pub now_ms: u64,
+    /// Unix milliseconds now (the pipeline's clock): cooldowns that end later are still needed.
+    pub now_ms: Arc<dyn Fn() -> u64 + Send + Sync>,
     pub keep_actions: usize,
+    /// Bytes below which the running journal is left alone.
+    pub grow_to: u64,
+}
+
+impl Compaction {
+    /// The size the running journal is compacted at, given its size after the last compaction.
+    fn due_at(&self, compacted_len: u64) -> u64 {
+        self.grow_to.max(compacted_len.saturating_mul(2))
+    }
 }
 
 /// An admitted action, written before the webhook answers.
@@ -183,7 +198,7 @@ impl Journal {
             file.set_len(good_len).map_err(io)?;
             file.sync_data().map_err(io)?;
         }
-        if let Some(compaction) = compaction {
+        if let Some(compaction) = &compaction {
             if let Some(compacted) =
                 compact_file(&path, &mut replayed.entries, compaction).map_err(io)?
             {
@@ -191,11 +206,17 @@ impl Journal {
             }
         }
         file.seek(SeekFrom::End(0)).map_err(io)?;
+        let len = file.metadata().map_err(io)?.len();
         let (tx, rx) = mpsc::unbounded_channel();
-        let writer_path = path.clone();
+        let writer = Writer {
+            file,
+            path: path.clone(),
+            len,
+            compaction: compaction.map(|c| (c, len)),
+        };
         std::thread::Builder::new()
             .name("journal".into())
-            .spawn(move || write_loop(file, rx, writer_path))
+            .spawn(move || writer.run(rx))
             .map_err(io)?;
         Ok((Self { tx, path }, replayed))
     }
@@ -234,9 +255,10 @@ impl Journal {
 fn compact_file(
     path: &Path,
     entries: &mut Vec<Entry>,
-    compaction: Compaction,
+    compaction: &Compaction,
 ) -> std::io::Result<Option<File>> {
-    let keep = compact::kept(entries, compaction.now_ms, compaction.keep_actions);
+    let started = std::time::Instant::now();
+    let keep = compact::kept(entries, (compaction.now_ms)(), compaction.keep_actions);
     let (total, kept) = (keep.len(), keep.iter().filter(|k| **k).count());
     if total - kept < kept.max(1) {
         return Ok(None);
@@ -244,12 +266,15 @@ fn compact_file(
     let mut keep = keep.into_iter();
     entries.retain(|_| keep.next().unwrap_or(true));
     let file = rewrite(path, entries)?;
-    tracing::info!(path = %path.display(), kept, dropped = total - kept, "journal compacted");
+    let took_ms = started.elapsed().as_millis() as u64;
+    tracing::info!(path = %path.display(), kept, dropped = total - kept, took_ms, "journal compacted");
     Ok(Some(file))
 }
 
 /// Replace the journal with `entries`: written to a new file, synced, renamed over the old one and
-/// the directory synced, so a crash leaves either the old journal or the new one.
+/// the directory synced, so a crash leaves either the old journal or the new one. The handle to
+/// the new file is opened before the rename: once the rename is done, the old handle writes to a
+/// file nobody will read.
 fn rewrite(path: &Path, entries: &[Entry]) -> std::io::Result<File> {
     let fresh = path.with_extension("jsonl.compacting");
     let mut out = BufWriter::new(File::create(&fresh)?);
@@ -258,11 +283,14 @@ fn rewrite(path: &Path, entries: &[Entry]) -> std::io::Result<File> {
         out.write_all(b"\n")?;
     }
     out.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+    let file = OpenOptions::new().read(true).append(true).open(&fresh)?;
     std::fs::rename(&fresh, path)?;
     if let Some(dir) = path.parent() {
-        File::open(dir)?.sync_all()?;
+        if let Err(e) = File::open(dir).and_then(|d| d.sync_all()) {
+            tracing::error!(path = %path.display(), error = %e, "journal compacted, but its directory could not be synced");
+        }
     }
-    OpenOptions::new().read(true).append(true).open(path)
+    Ok(file)
 }
 
 /// Read every complete line; returns the entries and the byte length up to the last newline.
@@ -295,24 +323,68 @@ fn read_entries(file: &File) -> std::io::Result<(Replayed, u64)> {
     Ok((replayed, good_len))
 }
 
-fn write_loop(mut file: File, mut rx: mpsc::UnboundedReceiver<Append>, path: PathBuf) {
-    while let Some(first) = rx.blocking_recv() {
-        let mut batch = vec![first];
-        while let Ok(more) = rx.try_recv() {
-            batch.push(more);
+/// The thread that owns the file: appends in batches, one sync per batch, and compacts the
+/// running journal when it has grown (appends wait meanwhile, so none can be lost).
+struct Writer {
+    file: File,
+    path: PathBuf,
+    len: u64,
+    /// What to keep, and the journal's length after it was last compacted.
+    compaction: Option<(Compaction, u64)>,
+}
+
+impl Writer {
+    fn run(mut self, mut rx: mpsc::UnboundedReceiver<Append>) {
+        while let Some(first) = rx.blocking_recv() {
+            let mut batch = vec![first];
+            while let Ok(more) = rx.try_recv() {
+                batch.push(more);
+            }
+            let result = self.write(&batch);
+            if let Err(e) = &result {
+                tracing::error!(path = %self.path.display(), error = %e, "journal write failed");
+            }
+            for append in batch {
+                let _ = append
+                    .done
+                    .send(result.as_ref().map(|_| ()).map_err(|e| e.to_string()));
+            }
+            if result.is_ok() {
+                self.compact_if_grown();
+            }
         }
-        let result = batch
-            .iter()
-            .try_for_each(|a| file.write_all(&a.lines))
-            .and_then(|()| file.sync_data());
-        if let Err(e) = &result {
-            tracing::error!(path = %path.display(), error = %e, "journal write failed");
-        }
+    }
+
+    fn write(&mut self, batch: &[Append]) -> std::io::Result<()> {
         for append in batch {
-            let _ = append
-                .done
-                .send(result.as_ref().map(|_| ()).map_err(|e| e.to_string()));
+            self.file.write_all(&append.lines)?;
+            self.len += append.lines.len() as u64;
         }
+        self.file.sync_data()
+    }
+
+    fn compact_if_grown(&mut self) {
+        let Some((compaction, compacted_len)) = &mut self.compaction else {
+            return;
+        };
+        if self.len < compaction.due_at(*compacted_len) {
+            return;
+        }
+        let result = read_entries(&self.file).and_then(|(mut replayed, _)| {
+            compact_file(&self.path, &mut replayed.entries, compaction)
+        });
+        match result {
+            Ok(Some(file)) => self.file = file,
+            Ok(None) => {}
+            Err(e) => {
+                tracing::error!(path = %self.path.display(), error = %e, "journal compaction failed; appending to the uncompacted journal");
+                let _ = std::fs::remove_file(self.path.with_extension("jsonl.compacting"));
+            }
+        }
+        self.len = self.file.metadata().map_or(self.len, |m| m.len());
+        // Not worth it yet, or failed: try again once the journal has doubled from here.
+        *compacted_len = self.len;
+        crate::memory::give_back(false);
     }
 }
 

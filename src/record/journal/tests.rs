@@ -214,8 +214,9 @@ async fn a_compacted_journal_is_rewritten_once_it_would_halve_and_appends_contin
         }
     }
     let compaction = Compaction {
-        now_ms: 1_000,
+        now_ms: Arc::new(|| 1_000),
         keep_actions: 3,
+        grow_to: GROW_TO,
     };
     let (journal, replayed) = Journal::open_compacted(dir.path(), compaction).unwrap();
     assert_eq!(replayed.entries.len(), 6, "the last 3 actions");
@@ -228,9 +229,58 @@ async fn a_compacted_journal_is_rewritten_once_it_would_halve_and_appends_contin
 
     // 7 lines, 5 of them needed with keep_actions 3: not worth a rewrite yet.
     let compaction = Compaction {
-        now_ms: 1_000,
+        now_ms: Arc::new(|| 1_000),
         keep_actions: 3,
+        grow_to: GROW_TO,
     };
     let (_, replayed) = Journal::open_compacted(dir.path(), compaction).unwrap();
     assert_eq!(replayed.entries.len(), 7);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_running_journal_is_compacted_as_it_grows_and_no_append_is_lost() {
+    let dir = tempfile::tempdir().unwrap();
+    let compaction = Compaction {
+        now_ms: Arc::new(|| 1_000_000),
+        keep_actions: 10,
+        grow_to: 16 * 1024,
+    };
+    let (journal, _) = Journal::open_compacted(dir.path(), compaction).unwrap();
+    let journal = Arc::new(journal);
+    journal.append(&[intent("unfinished")]).await.unwrap();
+    // 2,000 actions, 16 appending at once: compactions run while appends wait for the writer.
+    let appends = (0..2_000).map(|i| {
+        let journal = journal.clone();
+        tokio::spawn(async move {
+            let id = format!("a{i:04}");
+            journal
+                .append(&[intent_at(&id, i, 0, Action::Restart), outcome(&id)])
+                .await
+        })
+    });
+    for append in futures_util::future::join_all(appends).await {
+        append.unwrap().expect("every append acknowledged");
+    }
+    journal.append(&[intent("last")]).await.unwrap();
+    let size = std::fs::metadata(journal.path()).unwrap().len();
+    drop(journal);
+    assert!(
+        size < 3 * 16 * 1024,
+        "the journal stays bounded: {size} bytes"
+    );
+    let (_, replayed) = Journal::open(dir.path()).unwrap();
+    assert!(replayed.skipped.is_empty(), "{:?}", replayed.skipped);
+    let ids: Vec<&str> = replayed.entries.iter().filter_map(Entry::id).collect();
+    assert_eq!(
+        ids.first(),
+        Some(&"unfinished"),
+        "an unfinished action is kept"
+    );
+    assert_eq!(ids.last(), Some(&"last"), "the newest append is there");
+    assert!(
+        ids.len() >= 2 * 10,
+        "at least the last 10 actions: {}",
+        ids.len()
+    );
+    assert!(!dir.path().join("journal.jsonl.compacting").exists());
 }
