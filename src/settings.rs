@@ -30,6 +30,8 @@ pub enum SettingsError {
     HalfBasicAuth,
     #[error("config: grafana: {0}")]
     Grafana(String),
+    #[error("config: prometheus.url {0:?} is not an http:// or https:// URL")]
+    PrometheusUrl(String),
     #[error("config: tls.cert_file and tls.key_file go together{0}")]
     HalfTls(&'static str),
 }
@@ -54,6 +56,7 @@ pub struct Settings {
     pub grafana: GrafanaSettings,
     pub tls: TlsSettings,
     pub secrets: SecretSettings,
+    pub prometheus: PrometheusSettings,
 }
 
 impl Default for Settings {
@@ -71,6 +74,7 @@ impl Default for Settings {
             grafana: GrafanaSettings::default(),
             tls: TlsSettings::default(),
             secrets: SecretSettings::default(),
+            prometheus: PrometheusSettings::default(),
         }
     }
 }
@@ -214,6 +218,25 @@ impl Default for SecretSettings {
     }
 }
 
+/// The Prometheus that keeps the monitoring stack's cAdvisor series; `recommend` reads them from
+/// here instead of sampling when `url` is set.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PrometheusSettings {
+    pub url: String,
+    #[serde(deserialize_with = "duration")]
+    pub timeout: Duration,
+}
+
+impl Default for PrometheusSettings {
+    fn default() -> Self {
+        Self {
+            url: String::new(),
+            timeout: Duration::from_secs(30),
+        }
+    }
+}
+
 fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
     let text = String::deserialize(d)?;
     humantime::parse_duration(&text)
@@ -269,6 +292,12 @@ impl Settings {
         let a = &self.auth;
         if a.basic_username.is_empty() != a.basic_password_file.is_empty() {
             return Err(SettingsError::HalfBasicAuth);
+        }
+        let url = &self.prometheus.url;
+        if !url.is_empty()
+            && reqwest::Url::parse(url).map_or(true, |u| !u.scheme().starts_with("http"))
+        {
+            return Err(SettingsError::PrometheusUrl(url.clone()));
         }
         let t = &self.tls;
         if t.cert_file.is_empty() != t.key_file.is_empty() {

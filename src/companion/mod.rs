@@ -5,13 +5,14 @@
 //! of one error message and exit code 1.
 //!
 //! ```text
-//! recommend   recommend.rs → stats.rs (sampling) → sizing.rs (pure formulas and output)
+//! recommend   recommend.rs → stats.rs (sampling) or prometheus.rs → sizing.rs (formulas, output)
 //! secret      secret.rs (rotate, prune) → converge.rs
 //! deploy      deploy.rs (docker stack deploy) → converge.rs
 //! ```
 
 pub mod converge;
 pub mod deploy;
+pub mod prometheus;
 pub mod recommend;
 pub mod secret;
 pub mod sizing;

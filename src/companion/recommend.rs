@@ -1,7 +1,10 @@
-//! `swarmpilot recommend`: find the running tasks of opted-in services, sample their containers
-//! for a window, and print reservations, limits and a replica range ([`super::sizing`] holds the
-//! formulas). Only containers on the node swarmpilot talks to can be sampled.
+//! `swarmpilot recommend`: find the running tasks of opted-in services, observe their usage over a
+//! window, and print reservations, limits and a replica range ([`super::sizing`] holds the
+//! formulas). Usage comes from sampling the containers (only those on the node swarmpilot talks
+//! to) or, with `prometheus.url`, from the cAdvisor series of the window that just ended
+//! ([`super::prometheus`]).
 
+use super::prometheus::{Prometheus, PrometheusError};
 use super::sizing::{self, Observed};
 use super::stats::{self, ContainerSamples};
 use crate::act::docker::{classify, opted_in_services};
@@ -25,6 +28,11 @@ pub struct RecommendArgs {
     pub window: Duration,
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
+    /// Where usage comes from: `docker` samples the containers for the window, `prometheus`
+    /// reads the window that just ended from `prometheus.url`. Default: prometheus when
+    /// `prometheus.url` is set.
+    #[arg(long, value_enum)]
+    pub source: Option<Source>,
     /// Only these services (each must carry the opt-in label); repeatable. Default: every
     /// opted-in service.
     #[arg(long = "service", value_name = "NAME")]
@@ -38,8 +46,35 @@ pub enum Format {
     Compose,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Source {
+    Docker,
+    Prometheus,
+}
+
+impl Source {
+    fn name(self) -> &'static str {
+        match self {
+            Source::Docker => "docker",
+            Source::Prometheus => "prometheus",
+        }
+    }
+
+    /// What a service without a recommendation lacked.
+    fn no_samples(self) -> &'static str {
+        match self {
+            Source::Docker => "no local running task sampled",
+            Source::Prometheus => "no cAdvisor series in Prometheus for the window",
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum RecommendError {
+    #[error(transparent)]
+    Prometheus(#[from] PrometheusError),
+    #[error("--source prometheus needs prometheus.url in the config")]
+    NoPrometheusUrl,
     #[error(transparent)]
     Docker(#[from] DockerError),
     #[error("no service named {0:?} carries {1}=true")]
@@ -60,12 +95,29 @@ pub async fn run(
     settings: &Settings,
     args: &RecommendArgs,
 ) -> Result<String, RecommendError> {
+    let source = match args.source {
+        Some(source) => source,
+        None if settings.prometheus.url.is_empty() => Source::Docker,
+        None => Source::Prometheus,
+    };
+    if source == Source::Prometheus && settings.prometheus.url.is_empty() {
+        return Err(RecommendError::NoPrometheusUrl);
+    }
     let targets = targets(docker, &settings.opt_in_label, &args.services).await?;
-    let report = sample(docker, targets, args.window).await;
+    let report = match source {
+        Source::Docker => sample(docker, targets, args.window).await,
+        Source::Prometheus => {
+            let prometheus = Prometheus::new(&settings.prometheus)?;
+            read(&prometheus, targets, args.window).await?
+        }
+    };
     Ok(match args.format {
-        Format::Table => sizing::table(&report),
-        Format::Json => format!("{:#}\n", sizing::json(&report, args.window.as_secs())),
-        Format::Compose => sizing::compose(&report),
+        Format::Table => sizing::table(&report, source.no_samples()),
+        Format::Json => format!(
+            "{:#}\n",
+            sizing::json(&report, args.window.as_secs(), source.name())
+        ),
+        Format::Compose => sizing::compose(&report, source.no_samples()),
     })
 }
 
@@ -184,6 +236,25 @@ async fn sample(
             (observed, recommendation)
         })
         .collect()
+}
+
+/// Read every target's window from Prometheus, all at once.
+async fn read(
+    prometheus: &Prometheus,
+    targets: Vec<Target>,
+    window: Duration,
+) -> Result<Vec<(Observed, Option<sizing::Recommendation>)>, PrometheusError> {
+    let reads = targets
+        .into_iter()
+        .map(|t| prometheus.observe(t.observed, window));
+    let observed = futures_util::future::try_join_all(reads).await?;
+    Ok(observed
+        .into_iter()
+        .map(|o| {
+            let recommendation = sizing::recommend(&o);
+            (o, recommendation)
+        })
+        .collect())
 }
 
 fn fold(mut observed: Observed, containers: Vec<ContainerSamples>) -> Observed {

@@ -154,8 +154,8 @@ fn mib_text(bytes: u64) -> String {
 /// One result per service, in the order given.
 pub type Report<'a> = [(Observed, Option<Recommendation>)];
 
-/// The human table.
-pub fn table(report: &Report<'_>) -> String {
+/// The human table; `no_samples` says why a service has no recommendation.
+pub fn table(report: &Report<'_>, no_samples: &str) -> String {
     let mut rows = vec![[
         "SERVICE".to_string(),
         "TASKS".into(),
@@ -175,7 +175,7 @@ pub fn table(report: &Report<'_>) -> String {
             "-".into(),
             "-".into(),
             "-".into(),
-            "no local running task sampled".into(),
+            no_samples.into(),
         ];
         if let Some(r) = rec {
             row[3] = format!("{:.2}/{:.2}", r.cpu_p50, r.cpu_p95);
@@ -213,7 +213,8 @@ pub fn table(report: &Report<'_>) -> String {
 }
 
 /// Machine-readable: one object per service; CPU in cores, memory in bytes.
-pub fn json(report: &Report<'_>, window_seconds: u64) -> Value {
+/// The JSON document; `source` is where the samples came from (`docker`, `prometheus`).
+pub fn json(report: &Report<'_>, window_seconds: u64, source: &str) -> Value {
     let services: Vec<Value> = report
         .iter()
         .map(|(o, rec)| {
@@ -233,7 +234,7 @@ pub fn json(report: &Report<'_>, window_seconds: u64) -> Value {
             entry
         })
         .collect();
-    json!({"window_seconds": window_seconds, "services": services})
+    json!({"window_seconds": window_seconds, "source": source, "services": services})
 }
 
 fn resources_json(r: Resources) -> Value {
@@ -246,11 +247,11 @@ fn round3(x: f64) -> f64 {
 
 /// A compose fragment to paste into the stack file: `deploy.resources` per service and the
 /// replica range as swarmpilot's own bound labels.
-pub fn compose(report: &Report<'_>) -> String {
+pub fn compose(report: &Report<'_>, no_samples: &str) -> String {
     let mut out = String::from("services:\n");
     for (o, rec) in report {
         let Some(r) = rec else {
-            let _ = writeln!(out, "  # {}: no local running task sampled", o.service);
+            let _ = writeln!(out, "  # {}: {no_samples}", o.service);
             continue;
         };
         let stack = o

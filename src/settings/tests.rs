@@ -43,6 +43,20 @@ fn secret_pruning_is_configurable_from_file_and_env() {
 }
 
 #[test]
+fn prometheus_is_off_until_a_url_is_set() {
+    let s = load("", &[]).unwrap();
+    assert_eq!(s.prometheus.url, "");
+    assert_eq!(s.prometheus.timeout, Duration::from_secs(30));
+    let s = load(
+        "[prometheus]\nurl = \"http://prometheus:9090/\"\ntimeout = \"5s\"",
+        &[],
+    )
+    .unwrap();
+    assert_eq!(s.prometheus.url, "http://prometheus:9090/");
+    assert_eq!(s.prometheus.timeout, Duration::from_secs(5));
+}
+
+#[test]
 fn file_then_env_override() {
     let toml =
         "rules_dir = \"/etc/rules\"\n[limits]\nmax_body_bytes = 1000\n[docker]\ntimeout = \"3s\"\n";
@@ -75,6 +89,14 @@ fn file_then_env_override() {
 #[case::client_ca_without_tls(
     "[tls]\nclient_ca_file = \"ca.pem\"",
     "tls.client_ca_file needs them to serve HTTPS"
+)]
+#[case::prometheus_not_http(
+    "[prometheus]\nurl = \"prometheus:9090\"",
+    "prometheus.url \"prometheus:9090\" is not an http:// or https:// URL"
+)]
+#[case::prometheus_not_a_url(
+    "[prometheus]\nurl = \"http//x\"",
+    "is not an http:// or https:// URL"
 )]
 #[case::request_timeout(
     "[limits]\nrequest_timeout = \"forever\"",

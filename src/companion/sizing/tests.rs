@@ -1,6 +1,8 @@
 use super::*;
 use rstest::rstest;
 
+const LOCAL: &str = "no local running task sampled";
+
 #[rstest]
 #[case::median_of_odd(&[3.0, 1.0, 2.0], 50.0, 2.0)]
 #[case::median_of_even_is_the_lower(&[4.0, 1.0, 3.0, 2.0], 50.0, 2.0)]
@@ -156,7 +158,7 @@ fn a_service_at_its_cpu_limit_is_flagged(#[case] limit: Option<f64>, #[case] fla
 fn compose_output_is_a_ready_deploy_block() {
     let o = observed(&[0.5; 10], &[100; 10], 1);
     let r = recommend(&o);
-    let text = compose(&[(o, r)]);
+    let text = compose(&[(o, r)], LOCAL);
     assert_eq!(
         text,
         "services:\n  web:  # app_web (stack app): 1 task(s), 10 samples\n    deploy:\n      \
@@ -170,7 +172,7 @@ fn compose_output_is_a_ready_deploy_block() {
 fn compose_output_notes_a_service_without_samples() {
     let o = observed(&[], &[], 0);
     assert_eq!(
-        compose(&[(o, None)]),
+        compose(&[(o, None)], LOCAL),
         "services:\n  # app_web: no local running task sampled\n"
     );
 }
@@ -179,7 +181,7 @@ fn compose_output_notes_a_service_without_samples() {
 fn json_output_is_in_cores_and_bytes() {
     let o = observed(&[0.5; 10], &[100; 10], 1);
     let r = recommend(&o);
-    let value = json(&[(o, r)], 6);
+    let value = json(&[(o, r)], 6, "docker");
     assert_eq!(value["window_seconds"], 6);
     let s = &value["services"][0];
     assert_eq!(s["service"], "app_web");
@@ -195,7 +197,7 @@ fn table_aligns_columns_and_explains_missing_samples() {
     let r = recommend(&busy);
     let mut idle = observed(&[], &[], 0);
     idle.service = "app_idle".into();
-    let text = table(&[(busy, r), (idle, None)]);
+    let text = table(&[(busy, r), (idle, None)], LOCAL);
     let lines: Vec<&str> = text.lines().collect();
     assert!(
         lines[0].starts_with("SERVICE   TASKS  SAMPLES  CPU p50/p95"),
