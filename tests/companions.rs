@@ -3,10 +3,13 @@
 //! (and back when they cannot converge), `deploy` deploys stack files and names what did not
 //! converge. Every service, secret and stack is uniquely named and removed at the end.
 
+#[path = "common/command.rs"]
+mod command;
 #[path = "api/helpers.rs"]
 #[allow(dead_code)]
 mod helpers;
 
+use command::{swarmpilot_in, text};
 use helpers::{docker, require_docker, TestService, TEST_IMAGE};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -19,19 +22,6 @@ static EXCLUSIVE_CPU: tokio::sync::RwLock<()> = tokio::sync::RwLock::const_new((
 /// Run the binary in an empty directory (so no `swarmpilot.toml` is picked up).
 fn swarmpilot(args: &[&str]) -> Output {
     swarmpilot_in(&std::env::temp_dir(), args)
-}
-
-fn swarmpilot_in(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_swarmpilot"))
-        .args(args)
-        .current_dir(dir)
-        .env("RUST_LOG", "warn")
-        .output()
-        .expect("swarmpilot runs")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
 }
 
 fn fixture(path: &str) -> PathBuf {

@@ -2,15 +2,17 @@
 //! the cAdvisor series are written into its storage with `promtool tsdb create-blocks-from
 //! openmetrics` (no cAdvisor runs here), for services that really exist on the swarm.
 
+#[path = "common/command.rs"]
+mod command;
 #[path = "api/helpers.rs"]
 #[allow(dead_code)]
 mod helpers;
 
+use command::{swarmpilot_in, text};
 use helpers::{require_docker, TestService, TEST_IMAGE};
 use serde_json::Value;
 use std::fmt::Write as _;
-use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 const MIB: u64 = 1024 * 1024;
@@ -146,19 +148,6 @@ fn free_port() -> u16 {
 fn run_ok(command: &mut Command) {
     let out = command.output().expect("runs");
     assert!(out.status.success(), "{command:?}: {}", text(&out.stderr));
-}
-
-fn swarmpilot_in(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_swarmpilot"))
-        .args(args)
-        .current_dir(dir)
-        .env("RUST_LOG", "warn")
-        .output()
-        .expect("swarmpilot runs")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
 }
 
 fn opted_in(tag: &str) -> TestService {

@@ -9,6 +9,7 @@
 
 mod context;
 mod job;
+mod locks;
 mod recover;
 mod templates;
 mod worker;
@@ -27,12 +28,13 @@ use crate::record::metrics::Metrics;
 use crate::record::record_decision;
 use crate::rules::{Action, ActionKind, Rule, RuleSet};
 use futures_util::stream::{FuturesOrdered, StreamExt};
+use locks::ServiceLocks;
 use moka::sync::Cache;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use templates::TemplateHistory;
-use tokio::sync::{oneshot, Mutex};
+use tokio::sync::oneshot;
 
 /// How long `?wait=true` holds an answer for outcomes.
 const WAIT_LIMIT: Duration = Duration::from_secs(60);
@@ -104,10 +106,10 @@ pub struct Pipeline {
     actions: ActionLog,
     templates: TemplateHistory,
     /// Admission is serialized per service (short: a read and an fsync) ...
-    admit_locks: Cache<String, Arc<Mutex<()>>>,
+    admit_locks: ServiceLocks,
     /// ... and so is execution (long: it may wait for Docker), separately, so an outage never
     /// stalls the webhook.
-    exec_locks: Cache<String, Arc<Mutex<()>>>,
+    exec_locks: ServiceLocks,
     /// Names Docker just said do not exist. A payload naming one absent service in a thousand
     /// alerts (or a thousand payloads) costs one lookup per second, not one each: alerts about
     /// absent services are refused anyway, so a second of staleness never delays an action on a
@@ -125,7 +127,6 @@ impl Pipeline {
         records: Records,
         settings: PipelineSettings,
     ) -> Self {
-        let locks = || Cache::builder().max_capacity(10_000).build();
         Self {
             rules: RwLock::new(Arc::new(rules)),
             swarm,
@@ -141,8 +142,8 @@ impl Pipeline {
             annotator: records.annotator,
             actions: ActionLog::default(),
             templates: TemplateHistory::default(),
-            admit_locks: locks(),
-            exec_locks: locks(),
+            admit_locks: ServiceLocks::default(),
+            exec_locks: ServiceLocks::default(),
             absent: Cache::builder()
                 .max_capacity(10_000)
                 .time_to_live(ABSENT_FOR)
@@ -340,9 +341,7 @@ impl Pipeline {
         if let Err(refusal) = self.check_recent(alert, name, kind, &delivery) {
             return Ok(Err(refusal));
         }
-        let lock = self
-            .admit_locks
-            .get_with_by_ref(name, || Arc::new(Mutex::new(())));
+        let lock = self.admit_locks.get(name);
         let _turn = lock.lock().await;
         // Again under the lock: a concurrent admission for this service may just have finished.
         if let Err(refusal) = self.check_recent(alert, name, kind, &delivery) {

@@ -54,8 +54,7 @@ impl Pipeline {
 
     /// The lock that makes a service's actions run one at a time.
     pub(crate) fn exec_lock(&self, service: &str) -> Arc<Mutex<()>> {
-        self.exec_locks
-            .get_with_by_ref(service, || Arc::new(Mutex::new(())))
+        self.exec_locks.get(service)
     }
 
     async fn run_until_done(&self, intent: &Intent, mut target: Option<Change>) -> Finished {
