@@ -183,7 +183,7 @@ fn points(matrix: Matrix) -> Points {
 /// the average number of tasks per step: a task replaced during the window is not two.
 fn pair(observed: &mut Observed, cpu: &Points, memory: &Points) {
     let mut keys: Vec<&(String, i64)> = cpu.keys().filter(|k| memory.contains_key(*k)).collect();
-    keys.sort_by_key(|(task, time)| (*time, task.clone()));
+    keys.sort_by(|(a_task, a_time), (b_task, b_time)| (a_time, a_task).cmp(&(b_time, b_task)));
     let steps: BTreeSet<i64> = keys.iter().map(|(_, time)| *time).collect();
     for key in &keys {
         observed.cpu.push(cpu[*key]);

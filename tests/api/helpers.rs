@@ -301,20 +301,7 @@ impl TestService {
 
     /// Create a service from raw `docker service create` arguments (name and test label added).
     pub fn from_args(name: &str, args: &[&str]) -> Self {
-        require_docker();
-        let mut argv = vec![
-            "service",
-            "create",
-            "--detach",
-            // No registry here: resolving the image's digest only waits for a timeout.
-            "--no-resolve-image",
-            "--name",
-            name,
-            "--label",
-            "swarmpilot.test=true",
-        ];
-        argv.extend_from_slice(args);
-        docker(&argv).unwrap_or_else(|e| panic!("docker service create {name}: {e}"));
+        create_unguarded(name, args);
         Self {
             name: name.to_string(),
         }
@@ -449,6 +436,25 @@ pub fn free_port() -> u16 {
         .local_addr()
         .unwrap()
         .port()
+}
+
+/// `docker service create` with the test label and no registry lookup, for a caller that removes
+/// the service itself (a [`TestService`] does it on drop).
+pub fn create_unguarded(name: &str, args: &[&str]) {
+    require_docker();
+    let mut argv = vec![
+        "service",
+        "create",
+        "--detach",
+        // No registry here: resolving the image's digest only waits for a timeout.
+        "--no-resolve-image",
+        "--name",
+        name,
+        "--label",
+        "swarmpilot.test=true",
+    ];
+    argv.extend_from_slice(args);
+    docker(&argv).unwrap_or_else(|e| panic!("docker service create {name}: {e}"));
 }
 
 impl Drop for TestService {

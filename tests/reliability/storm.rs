@@ -3,7 +3,7 @@
 //! (`limits.actions_per_minute`), and no service goes above its rule's or its label's bound.
 
 use crate::crash::{burst_rules, spec_updates, unix_now};
-use crate::helpers::{docker, require_docker, TEST_IMAGE};
+use crate::helpers::{create_unguarded, docker, require_docker, TEST_IMAGE};
 use crate::process::{wait_until_every_intent_finished, Instance, Process, PROCESS_TOKEN};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -83,18 +83,10 @@ fn labelled(name: &str) -> bool {
 
 fn create_service(name: &str, label_bound: bool) {
     let mut args = vec![
-        "service",
-        "create",
-        "--detach",
-        "--no-resolve-image",
-        "--name",
-        name,
         "--replicas",
         "0",
         "--stop-grace-period",
         "1s",
-        "--label",
-        "swarmpilot.test=true",
         "--label",
         "swarmpilot.enable=true",
     ];
@@ -102,7 +94,7 @@ fn create_service(name: &str, label_bound: bool) {
         args.extend(["--label", "swarmpilot.max_replicas=1"]);
     }
     args.push(TEST_IMAGE);
-    docker(&args).unwrap_or_else(|e| panic!("create {name}: {e}"));
+    create_unguarded(name, &args);
 }
 
 fn group(n: usize, service: &str) -> Value {
