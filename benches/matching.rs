@@ -119,13 +119,21 @@ impl Swarm for Untouched {
     fn find_service<'a>(&'a self, _: &'a str) -> SwarmFuture<'a, Option<ServiceState>> {
         Box::pin(async { unreachable!("a cooldown decision reads no service") })
     }
-    fn apply<'a>(&'a self, _: &'a ServiceState, _: Change) -> SwarmFuture<'a, ()> {
+    fn apply<'a>(&'a self, _: &'a ServiceState, _: Change, _: &'a str) -> SwarmFuture<'a, ()> {
         Box::pin(async { unreachable!("no write on the hot path") })
     }
-    fn restore_template<'a>(&'a self, _: &'a ServiceState, _: &'a Template) -> SwarmFuture<'a, ()> {
+    fn restore_template<'a>(
+        &'a self,
+        _: &'a ServiceState,
+        _: &'a Template,
+        _: &'a str,
+    ) -> SwarmFuture<'a, ()> {
         Box::pin(async { unreachable!() })
     }
     fn previous_template<'a>(&'a self, _: &'a str) -> SwarmFuture<'a, Option<Template>> {
+        Box::pin(async { unreachable!() })
+    }
+    fn previous_action<'a>(&'a self, _: &'a str) -> SwarmFuture<'a, Option<String>> {
         Box::pin(async { unreachable!() })
     }
     fn job_tasks<'a>(&'a self, _: &'a str, _: u64) -> SwarmFuture<'a, Vec<JobTask>> {

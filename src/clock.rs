@@ -49,3 +49,12 @@ impl Clock for ManualClock {
         *self.now.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
+
+/// `t + d`, clamped to a far but representable time instead of panicking: durations come from
+/// config and rule files, and `SystemTime + Duration` panics on overflow.
+pub fn saturating_add(t: SystemTime, d: Duration) -> SystemTime {
+    // ~year 5138: far beyond any cooldown, and representable on every platform Rust supports.
+    const FAR: Duration = Duration::from_secs(100_000_000_000);
+    let latest = SystemTime::UNIX_EPOCH + FAR;
+    t.checked_add(d).map_or(latest, |sum| sum.min(latest))
+}

@@ -2,7 +2,7 @@
 
 use super::{
     Change, DockerError, JobTask, ServiceMode, ServiceState, ServiceSummary, Swarm, SwarmFuture,
-    Template,
+    Template, ACTION_LABEL,
 };
 use bollard::models::{Service, ServiceSpec};
 use bollard::query_parameters::{
@@ -119,8 +119,14 @@ impl DockerSwarm {
             .find_map(to_state))
     }
 
-    async fn update(&self, service: &ServiceState, change: Change) -> Result<(), DockerError> {
+    async fn update(
+        &self,
+        service: &ServiceState,
+        change: Change,
+        action_id: &str,
+    ) -> Result<(), DockerError> {
         let mut spec = service.spec.clone();
+        stamp(&mut spec, action_id);
         match change {
             Change::Replicas { to, .. } => set_replicas(&mut spec, to),
             Change::ForceUpdate { to, .. } => {
@@ -148,8 +154,10 @@ impl DockerSwarm {
         &self,
         service: &ServiceState,
         template: &Template,
+        action_id: &str,
     ) -> Result<(), DockerError> {
         let mut spec = service.spec.clone();
+        stamp(&mut spec, action_id);
         let task = template
             .to_task_spec(service.force_update)
             .map_err(|message| DockerError::Api { status: 0, message })?;
@@ -161,6 +169,14 @@ impl DockerSwarm {
         let raw =
             super::raw::get_json(&self.host, &format!("/services/{id}"), self.timeout).await?;
         Ok(Template::from_raw(&raw["PreviousSpec"]["TaskTemplate"]))
+    }
+
+    async fn previous_action_label(&self, id: &str) -> Result<Option<String>, DockerError> {
+        let raw =
+            super::raw::get_json(&self.host, &format!("/services/{id}"), self.timeout).await?;
+        Ok(raw["PreviousSpec"]["Labels"][ACTION_LABEL]
+            .as_str()
+            .map(String::from))
     }
 
     async fn tasks_of_run(&self, id: &str, force_update: u64) -> Result<Vec<JobTask>, DockerError> {
@@ -241,16 +257,26 @@ impl Swarm for DockerSwarm {
         Box::pin(self.list_named(name))
     }
 
-    fn apply<'a>(&'a self, service: &'a ServiceState, change: Change) -> SwarmFuture<'a, ()> {
-        Box::pin(self.update(service, change))
+    fn apply<'a>(
+        &'a self,
+        service: &'a ServiceState,
+        change: Change,
+        action_id: &'a str,
+    ) -> SwarmFuture<'a, ()> {
+        Box::pin(self.update(service, change, action_id))
     }
 
     fn restore_template<'a>(
         &'a self,
         service: &'a ServiceState,
         template: &'a Template,
+        action_id: &'a str,
     ) -> SwarmFuture<'a, ()> {
-        Box::pin(self.replace_template(service, template))
+        Box::pin(self.replace_template(service, template, action_id))
+    }
+
+    fn previous_action<'a>(&'a self, service_id: &'a str) -> SwarmFuture<'a, Option<String>> {
+        Box::pin(self.previous_action_label(service_id))
     }
 
     fn previous_template<'a>(&'a self, service_id: &'a str) -> SwarmFuture<'a, Option<Template>> {
@@ -275,6 +301,13 @@ impl Swarm for DockerSwarm {
     fn ping(&self) -> SwarmFuture<'_, ()> {
         Box::pin(async move { self.client()?.ping().await.map(drop).map_err(classify) })
     }
+}
+
+/// The action's id on the service, in the very update that acts (see [`ACTION_LABEL`]).
+fn stamp(spec: &mut ServiceSpec, action_id: &str) {
+    spec.labels
+        .get_or_insert_with(Default::default)
+        .insert(ACTION_LABEL.to_string(), action_id.to_string());
 }
 
 fn set_replicas(spec: &mut ServiceSpec, replicas: u64) {

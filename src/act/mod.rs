@@ -12,6 +12,12 @@ use std::future::Future;
 use std::pin::Pin;
 pub use template::Template;
 
+/// The service label every update swarmpilot sends carries, set to the action's id in the same
+/// update that scales, restarts or rolls back. An update whose answer was lost (a timeout, a
+/// dropped connection, an engine that vanished) is then decided by a re-read of the service:
+/// the id is there or it is not. It costs no extra update and no extra Raft write.
+pub const ACTION_LABEL: &str = "swarmpilot.action";
+
 /// How a service schedules its tasks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ServiceMode {
@@ -57,6 +63,13 @@ pub struct JobTask {
     pub state: String,
     pub error: Option<String>,
     pub exit_code: Option<i64>,
+}
+
+impl ServiceState {
+    /// Whether the update of action `id` is what this read of the service shows.
+    pub fn carries_action(&self, id: &str) -> bool {
+        self.labels.get(ACTION_LABEL).is_some_and(|v| v == id)
+    }
 }
 
 impl JobTask {
@@ -147,19 +160,31 @@ pub trait Swarm: Send + Sync {
     /// The service whose name is exactly `name` (never an ID or a prefix), if any.
     fn find_service<'a>(&'a self, name: &'a str) -> SwarmFuture<'a, Option<ServiceState>>;
 
-    /// Apply `change` to the service as it was read (its version index guards the write).
+    /// Apply `change` to the service as it was read (its version index guards the write),
+    /// stamping [`ACTION_LABEL`] with `action_id` in the same update.
     /// `Change::Template` needs the template itself: use [`Swarm::restore_template`].
-    fn apply<'a>(&'a self, service: &'a ServiceState, change: Change) -> SwarmFuture<'a, ()>;
+    fn apply<'a>(
+        &'a self,
+        service: &'a ServiceState,
+        change: Change,
+        action_id: &'a str,
+    ) -> SwarmFuture<'a, ()>;
 
-    /// Replace the service's task template, keeping everything else (replicas included).
+    /// Replace the service's task template, keeping everything else (replicas included),
+    /// stamping [`ACTION_LABEL`] with `action_id` in the same update.
     fn restore_template<'a>(
         &'a self,
         service: &'a ServiceState,
         template: &'a Template,
+        action_id: &'a str,
     ) -> SwarmFuture<'a, ()>;
 
     /// The template of the service's `PreviousSpec`, if the engine keeps one.
     fn previous_template<'a>(&'a self, service_id: &'a str) -> SwarmFuture<'a, Option<Template>>;
+
+    /// The [`ACTION_LABEL`] of the service's `PreviousSpec`: an update of ours that landed and
+    /// was then replaced by someone else's (a `docker stack deploy` drops our label).
+    fn previous_action<'a>(&'a self, service_id: &'a str) -> SwarmFuture<'a, Option<String>>;
 
     /// The tasks of a job service's run started with ForceUpdate = `force_update`.
     fn job_tasks<'a>(

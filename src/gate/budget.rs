@@ -69,8 +69,8 @@ impl Budgets {
     }
 
     /// Spend one action on `service` from both budgets, or spend nothing and say which budget is
-    /// spent and for how long.
-    pub fn try_spend(&self, service: &str) -> Result<(), String> {
+    /// spent and for how long. The time returned is what [`Budgets::give_back`] takes.
+    pub fn try_spend(&self, service: &str) -> Result<SystemTime, String> {
         let now = self.clock.now();
         let mut logs = self.logs.lock().unwrap_or_else(|e| e.into_inner());
         self.refusal(&mut logs, service, now)?;
@@ -84,7 +84,24 @@ impl Budgets {
                 .0
                 .push_back(now);
         }
-        Ok(())
+        Ok(now)
+    }
+
+    /// Undo a [`Budgets::try_spend`] whose action was not admitted after all (its intent could
+    /// not be journaled).
+    pub fn give_back(&self, service: &str, spent: SystemTime) {
+        let mut logs = self.logs.lock().unwrap_or_else(|e| e.into_inner());
+        let remove = |log: &mut Log| {
+            if let Some(i) = log.0.iter().rposition(|t| *t == spent) {
+                log.0.remove(i);
+            }
+        };
+        if self.per_minute > 0 {
+            remove(&mut logs.cluster);
+        }
+        if let Some(log) = logs.per_service.get_mut(service) {
+            remove(log);
+        }
     }
 
     fn refusal(&self, logs: &mut Logs, service: &str, now: SystemTime) -> Result<(), String> {

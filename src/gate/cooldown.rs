@@ -16,11 +16,28 @@ use std::time::{Duration, Instant, SystemTime};
 
 #[derive(Debug, Clone, Copy)]
 struct Deadline {
-    until: SystemTime,
+    /// `None` while the action that started it has not finished: the window is held open, so
+    /// no second action can be admitted behind one that is still queued or running.
+    until: Option<SystemTime>,
     /// How long moka keeps the entry in real time.
     keep: Duration,
     /// Who started it (for cooldowns: the admitting delivery's key).
     tag: u64,
+    /// The action that owns it: only its own outcome may end or give back the window.
+    owner: u64,
+}
+
+/// How long a held window is kept in memory at most (an action is never unfinished this long;
+/// the bound only keeps a lost entry from living forever).
+const HELD_KEEP: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// A window as the gate sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Window {
+    /// Its action has not finished yet; the window starts running when it lands.
+    Held,
+    /// Time left.
+    Running(Duration),
 }
 
 struct ExpireAtDeadline;
@@ -67,50 +84,108 @@ impl<K: Hash + Eq + Clone + Send + Sync + 'static> Deadlines<K> {
         }
     }
 
-    /// Time left on `key`, if any.
-    pub fn remaining(&self, key: &K) -> Option<Duration> {
-        self.remaining_with_tag(key).map(|(left, _)| left)
-    }
-
-    /// Time left on `key` and the tag it was started with.
-    pub fn remaining_with_tag(&self, key: &K) -> Option<(Duration, u64)> {
+    /// The window on `key`, if one is active, and the tag it was started with.
+    pub fn window(&self, key: &K) -> Option<(Window, u64)> {
         let deadline = self.entries.get(key)?;
-        let left = deadline.until.duration_since(self.clock.now()).ok()?;
-        (!left.is_zero()).then_some((left, deadline.tag))
-    }
-
-    /// Keep `key` active for `length` from now.
-    pub fn start(&self, key: K, length: Duration) {
-        self.start_tagged(key, length, 0);
-    }
-
-    pub fn start_tagged(&self, key: K, length: Duration, tag: u64) {
-        self.restore(key, self.clock.now() + length, tag);
-    }
-
-    /// Keep `key` active until an absolute time (restoring from the journal).
-    pub fn restore(&self, key: K, until: SystemTime, tag: u64) {
-        let Ok(keep) = until.duration_since(self.clock.now()) else {
-            return;
+        let Some(until) = deadline.until else {
+            return Some((Window::Held, deadline.tag));
         };
-        self.entries.insert(key, Deadline { until, keep, tag });
+        let left = until.duration_since(self.clock.now()).ok()?;
+        (!left.is_zero()).then_some((Window::Running(left), deadline.tag))
     }
 
-    pub fn clear(&self, key: &K) {
-        self.entries.invalidate(key);
+    /// Whether a window is active on `key`.
+    pub fn is_active(&self, key: &K) -> bool {
+        self.window(key).is_some()
     }
 
-    /// The active keys with their time left.
-    pub fn active(&self) -> Vec<(K, Duration)> {
+    /// Open a window on `key` for an action (`owner`) that has not finished yet. It replaces
+    /// any window there: the gate admits only where none is active.
+    pub fn hold(&self, key: K, tag: u64, owner: u64) {
+        let deadline = Deadline {
+            until: None,
+            keep: HELD_KEEP,
+            tag,
+            owner,
+        };
+        self.entries.insert(key, deadline);
+    }
+
+    /// The owner's action landed: its window runs `length` from now. A window that another
+    /// action owns by now is left alone.
+    pub fn run_from_now(&self, key: &K, owner: u64, length: Duration) {
+        let until = crate::clock::saturating_add(self.clock.now(), length);
+        self.update_owned(key, owner, |d| {
+            Some(Deadline {
+                until: Some(until),
+                keep: keep_until(until, self.clock.now()),
+                ..d
+            })
+        });
+    }
+
+    /// The owner's action did not happen: its window (and with it the duplicate guard) is
+    /// given back. Only the owner's entry is ever removed.
+    pub fn give_back(&self, key: &K, owner: u64) {
+        self.update_owned(key, owner, |_| None);
+    }
+
+    fn update_owned(&self, key: &K, owner: u64, change: impl FnOnce(Deadline) -> Option<Deadline>) {
+        use moka::ops::compute::Op;
+        self.entries
+            .entry_by_ref(key)
+            .and_compute_with(|entry| match entry {
+                Some(entry) if entry.value().owner == owner => match change(*entry.value()) {
+                    Some(deadline) => Op::Put(deadline),
+                    None => Op::Remove,
+                },
+                _ => Op::Nop,
+            });
+    }
+
+    /// Restore a window from the journal: running until `until` (`None`: held, its action is
+    /// being resumed). A window that has passed is not restored.
+    pub fn restore(&self, key: K, until: Option<SystemTime>, tag: u64, owner: u64) {
+        let now = self.clock.now();
+        let keep = match until {
+            None => HELD_KEEP,
+            Some(until) if until > now => keep_until(until, now),
+            Some(_) => return,
+        };
+        self.entries.insert(
+            key,
+            Deadline {
+                until,
+                keep,
+                tag,
+                owner,
+            },
+        );
+    }
+
+    /// The active keys with their windows.
+    pub fn active(&self) -> Vec<(K, Window)> {
         self.entries
             .iter()
-            .filter_map(|(k, _)| self.remaining(&k).map(|left| ((*k).clone(), left)))
+            .filter_map(|(k, _)| self.window(&k).map(|(w, _)| ((*k).clone(), w)))
             .collect()
     }
 }
 
+fn keep_until(until: SystemTime, now: SystemTime) -> Duration {
+    until.duration_since(now).unwrap_or_default().min(HELD_KEEP)
+}
+
 /// Cooldowns per (service, action).
 pub type Cooldowns = Deadlines<(String, ActionKind)>;
+
+/// The owner tag of an action id (ids are unique; the digest only keeps entries small).
+pub fn owner_of(action_id: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::hash::DefaultHasher::new();
+    action_id.hash(&mut hasher);
+    hasher.finish()
+}
 
 #[cfg(test)]
 mod tests {
@@ -122,46 +197,76 @@ mod tests {
         (service.to_string(), action)
     }
 
+    fn left(cooldowns: &Cooldowns, k: &(String, ActionKind)) -> Option<u64> {
+        match cooldowns.window(k) {
+            Some((Window::Running(left), _)) => Some(left.as_secs()),
+            Some((Window::Held, _)) => Some(u64::MAX),
+            None => None,
+        }
+    }
+
+    /// An action admitted and landed at once, owning its window.
+    fn landed(cooldowns: &Cooldowns, k: (String, ActionKind), owner: u64, secs: u64) {
+        cooldowns.hold(k.clone(), 1, owner);
+        cooldowns.run_from_now(&k, owner, Duration::from_secs(secs));
+    }
+
     #[rstest]
     #[case::just_started(0, Some(300))]
     #[case::midway(120, Some(180))]
     #[case::one_second_left(299, Some(1))]
     #[case::exactly_over(300, None)]
     #[case::long_over(3600, None)]
-    fn remaining_follows_the_clock(#[case] elapsed: u64, #[case] left: Option<u64>) {
+    fn remaining_follows_the_clock(#[case] elapsed: u64, #[case] expected: Option<u64>) {
         let clock = ManualClock::default();
         let cooldowns = Cooldowns::new(Arc::new(clock.clone()));
-        cooldowns.start(key("web", ActionKind::ScaleUp), Duration::from_secs(300));
+        landed(&cooldowns, key("web", ActionKind::ScaleUp), 1, 300);
         clock.advance(Duration::from_secs(elapsed));
-        let remaining = cooldowns.remaining(&key("web", ActionKind::ScaleUp));
-        assert_eq!(remaining.map(|d| d.as_secs()), left);
+        assert_eq!(left(&cooldowns, &key("web", ActionKind::ScaleUp)), expected);
     }
 
     #[test]
     fn is_per_service_and_action() {
         let cooldowns = Cooldowns::new(Arc::new(ManualClock::default()));
-        cooldowns.start(key("web", ActionKind::ScaleUp), Duration::from_secs(60));
-        assert!(cooldowns
-            .remaining(&key("web", ActionKind::ScaleUp))
-            .is_some());
-        assert!(cooldowns
-            .remaining(&key("web", ActionKind::Restart))
-            .is_none());
-        assert!(cooldowns
-            .remaining(&key("api", ActionKind::ScaleUp))
-            .is_none());
+        landed(&cooldowns, key("web", ActionKind::ScaleUp), 1, 60);
+        assert!(cooldowns.is_active(&key("web", ActionKind::ScaleUp)));
+        assert!(!cooldowns.is_active(&key("web", ActionKind::Restart)));
+        assert!(!cooldowns.is_active(&key("api", ActionKind::ScaleUp)));
     }
 
     #[test]
-    fn restarting_extends_the_deadline() {
+    fn a_held_window_does_not_pass_with_time() {
         let clock = ManualClock::default();
         let cooldowns = Cooldowns::new(Arc::new(clock.clone()));
-        cooldowns.start(key("web", ActionKind::Restart), Duration::from_secs(60));
+        cooldowns.hold(key("web", ActionKind::Restart), 7, 1);
+        clock.advance(Duration::from_secs(86_400));
+        assert_eq!(
+            cooldowns.window(&key("web", ActionKind::Restart)),
+            Some((Window::Held, 7))
+        );
+        cooldowns.run_from_now(&key("web", ActionKind::Restart), 1, Duration::from_secs(60));
         clock.advance(Duration::from_secs(50));
-        cooldowns.start(key("web", ActionKind::Restart), Duration::from_secs(60));
-        clock.advance(Duration::from_secs(50));
-        let left = cooldowns.remaining(&key("web", ActionKind::Restart));
-        assert_eq!(left, Some(Duration::from_secs(10)));
+        assert_eq!(left(&cooldowns, &key("web", ActionKind::Restart)), Some(10));
+    }
+
+    /// A (queued through an outage) expires after B was admitted behind its window: A's outcome
+    /// must not touch B's window, whether it gives back or lands.
+    #[test]
+    fn only_the_owner_ends_or_gives_back_a_window() {
+        let clock = ManualClock::default();
+        let cooldowns = Cooldowns::new(Arc::new(clock.clone()));
+        let k = key("web", ActionKind::ScaleUp);
+        cooldowns.hold(k.clone(), 10, 1);
+        cooldowns.give_back(&k, 1);
+        cooldowns.hold(k.clone(), 20, 2);
+        cooldowns.give_back(&k, 1);
+        cooldowns.run_from_now(&k, 1, Duration::ZERO);
+        assert_eq!(cooldowns.window(&k), Some((Window::Held, 20)));
+        cooldowns.run_from_now(&k, 2, Duration::from_secs(300));
+        cooldowns.give_back(&k, 1);
+        assert_eq!(left(&cooldowns, &k), Some(300));
+        cooldowns.give_back(&k, 2);
+        assert_eq!(cooldowns.window(&k), None);
     }
 
     #[test]
@@ -169,22 +274,37 @@ mod tests {
         let clock = ManualClock::default();
         let cooldowns = Cooldowns::new(Arc::new(clock.clone()));
         let now = clock.now();
-        cooldowns.restore(
-            key("web", ActionKind::ScaleUp),
-            now + Duration::from_secs(30),
-            7,
-        );
+        let web = key("web", ActionKind::ScaleUp);
+        cooldowns.restore(web.clone(), Some(now + Duration::from_secs(30)), 7, 1);
         cooldowns.restore(
             key("api", ActionKind::ScaleUp),
-            now - Duration::from_secs(1),
+            Some(now - Duration::from_secs(1)),
             7,
+            2,
         );
+        cooldowns.restore(key("db", ActionKind::Restart), None, 8, 3);
         assert_eq!(
-            cooldowns.remaining_with_tag(&key("web", ActionKind::ScaleUp)),
-            Some((Duration::from_secs(30), 7))
+            cooldowns.window(&web),
+            Some((Window::Running(Duration::from_secs(30)), 7))
         );
-        assert_eq!(cooldowns.remaining(&key("api", ActionKind::ScaleUp)), None);
-        cooldowns.clear(&key("web", ActionKind::ScaleUp));
-        assert_eq!(cooldowns.remaining(&key("web", ActionKind::ScaleUp)), None);
+        assert!(!cooldowns.is_active(&key("api", ActionKind::ScaleUp)));
+        assert_eq!(
+            cooldowns.window(&key("db", ActionKind::Restart)),
+            Some((Window::Held, 8))
+        );
+        cooldowns.give_back(&web, 1);
+        assert!(!cooldowns.is_active(&web));
+    }
+
+    #[test]
+    fn a_cooldown_too_long_to_represent_saturates() {
+        let cooldowns = Cooldowns::new(Arc::new(ManualClock::default()));
+        let k = key("web", ActionKind::ScaleUp);
+        cooldowns.hold(k.clone(), 1, 1);
+        cooldowns.run_from_now(&k, 1, Duration::from_secs(u64::MAX));
+        assert!(matches!(
+            cooldowns.window(&k),
+            Some((Window::Running(_), 1))
+        ));
     }
 }

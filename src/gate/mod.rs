@@ -14,7 +14,7 @@ pub mod service_name;
 
 pub use budget::Budgets;
 pub use change::{plan_change, Context, Refusal};
-pub use cooldown::{Cooldowns, Deadlines};
+pub use cooldown::{owner_of, Cooldowns, Deadlines, Window};
 pub use service_name::is_valid_service_name;
 
 /// One delivery of one alert to one rule: Alertmanager retries and HA peers repeat it exactly.

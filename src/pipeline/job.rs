@@ -15,8 +15,8 @@ impl Pipeline {
         service: &ServiceState,
         change: Change,
         run: u64,
-    ) -> Finished {
-        let deadline = self.clock.now() + self.settings.backup_timeout;
+    ) -> Option<Finished> {
+        let deadline = crate::clock::saturating_add(self.clock.now(), self.settings.backup_timeout);
         let mut finished = loop {
             match self.swarm.job_tasks(&service.id, run).await {
                 Ok(tasks) => {
@@ -37,21 +37,23 @@ impl Pipeline {
                     change: Some(change),
                 };
             }
-            tokio::time::sleep(POLL).await;
+            if !self.pause(POLL).await {
+                return None;
+            }
         };
-        if let Err(e) = self.job_back_to_zero(&intent.service).await {
+        if let Err(e) = self.job_back_to_zero(intent).await {
             finished.reason = format!(
                 "{}; could not return it to 0 replicas: {e}",
                 finished.reason
             );
         }
-        finished
+        Some(finished)
     }
 
     /// A replicated job service goes back to 0 replicas (a replicated-job needs nothing).
-    async fn job_back_to_zero(&self, name: &str) -> Result<(), DockerError> {
+    async fn job_back_to_zero(&self, intent: &Intent) -> Result<(), DockerError> {
         for _ in 0..5 {
-            let Some(service) = self.swarm.find_service(name).await? else {
+            let Some(service) = self.swarm.find_service(&intent.service).await? else {
                 return Ok(());
             };
             let ServiceMode::Replicated { replicas } = service.mode else {
@@ -64,7 +66,7 @@ impl Pipeline {
                 from: replicas,
                 to: 0,
             };
-            match self.swarm.apply(&service, change).await {
+            match self.swarm.apply(&service, change, &intent.id).await {
                 Err(DockerError::OutOfSequence) => continue,
                 other => return other,
             }

@@ -11,6 +11,7 @@ mod context;
 mod job;
 mod locks;
 mod recover;
+mod shutdown;
 mod templates;
 mod worker;
 
@@ -19,7 +20,9 @@ pub use recover::Recovery;
 use crate::act::{Change, DockerError, ServiceState, Swarm};
 use crate::clock::Clock;
 use crate::decision::{Decision, DecisionRecord};
-use crate::gate::{is_valid_service_name, Budgets, Cooldowns, DeliveryKey, Refusal};
+use crate::gate::{
+    is_valid_service_name, owner_of, Budgets, Cooldowns, DeliveryKey, Refusal, Window,
+};
 use crate::parse::{Alert, Notification};
 use crate::record::actions::{ActionLog, ActionView};
 use crate::record::grafana::Annotator;
@@ -117,6 +120,7 @@ pub struct Pipeline {
     absent: Cache<String, ()>,
     settings: PipelineSettings,
     ids: IdSource,
+    execution: shutdown::Execution,
 }
 
 impl Pipeline {
@@ -150,6 +154,7 @@ impl Pipeline {
                 .build(),
             settings,
             ids: IdSource::new(),
+            execution: shutdown::Execution::default(),
         }
     }
 
@@ -194,8 +199,8 @@ impl Pipeline {
         self.actions.recent(limit)
     }
 
-    /// Active cooldowns with their time left.
-    pub fn cooldowns(&self) -> Vec<((String, ActionKind), Duration)> {
+    /// Active cooldowns: time left, or held while their action has not finished.
+    pub fn cooldowns(&self) -> Vec<((String, ActionKind), Window)> {
         self.cooldowns.active()
     }
 
@@ -385,17 +390,23 @@ impl Pipeline {
                 finished: None,
             }));
         }
-        if let Err(reason) = self.budgets.try_spend(name) {
-            return Ok(Err(refusal(Decision::RateLimited, reason)));
-        }
+        let spent = match self.budgets.try_spend(name) {
+            Ok(spent) => spent,
+            Err(reason) => return Ok(Err(refusal(Decision::RateLimited, reason))),
+        };
         let intent = self.intent(alert, rule, name, change);
-        self.append(&[Entry::Intent(intent.clone())]).await?;
+        if let Err(e) = self.append(&[Entry::Intent(intent.clone())]).await {
+            // Not admitted (the webhook answers 503 and Alertmanager retries): nothing spent.
+            self.budgets.give_back(name, spent);
+            return Err(e);
+        }
         self.actions.apply(&Entry::Intent(intent.clone()));
+        // Held until the action's outcome: no second action is admitted behind one still queued.
         self.cooldowns
-            .start_tagged((name.to_string(), kind), rule.cooldown, delivery.0);
+            .hold((name.to_string(), kind), delivery.0, owner_of(&intent.id));
         let (tx, rx) = oneshot::channel();
         let id = intent.id.clone();
-        tokio::spawn(self.clone().execute(intent, change, Some(tx)));
+        self.spawn_counted(self.clone().execute(intent, change, Some(tx)));
         Ok(Ok(Admission {
             decision: Decision::Queued,
             reason: format!("{kind} {name} journaled; its service worker applies it"),
@@ -413,8 +424,8 @@ impl Pipeline {
         kind: ActionKind,
         delivery: &DeliveryKey,
     ) -> Result<(), Refusal> {
-        let cooldown = self.cooldowns.remaining_with_tag(&(name.to_string(), kind));
-        if cooldown.is_some_and(|(_, started_by)| started_by == delivery.0) {
+        let window = self.cooldowns.window(&(name.to_string(), kind));
+        if window.is_some_and(|(_, started_by)| started_by == delivery.0) {
             return Err(refusal(
                 Decision::Duplicate,
                 format!(
@@ -425,25 +436,43 @@ impl Pipeline {
                 ),
             ));
         }
-        if let Some((left, _)) = cooldown {
-            return Err(refusal(
-                Decision::Cooldown,
-                format!(
-                    "{kind} on {name} ran recently; {} of cooldown left",
-                    fmt_secs(left)
-                ),
-            ));
-        }
-        if kind == ActionKind::ScaleDown {
-            let up = (name.to_string(), ActionKind::ScaleUp);
-            if let Some(left) = self.cooldowns.remaining(&up) {
+        match window {
+            Some((Window::Running(left), _)) => {
                 return Err(refusal(
                     Decision::Cooldown,
                     format!(
-                        "scale_up on {name} ran recently; scale_down waits {} (anti-flap)",
+                        "{kind} on {name} ran recently; {} of cooldown left",
                         fmt_secs(left)
                     ),
-                ));
+                ))
+            }
+            Some((Window::Held, _)) => {
+                return Err(refusal(
+                    Decision::Cooldown,
+                    format!("an earlier {kind} on {name} has not finished yet; its cooldown starts when it lands"),
+                ))
+            }
+            None => {}
+        }
+        if kind == ActionKind::ScaleDown {
+            let up = (name.to_string(), ActionKind::ScaleUp);
+            match self.cooldowns.window(&up) {
+                Some((Window::Running(left), _)) => {
+                    return Err(refusal(
+                        Decision::Cooldown,
+                        format!(
+                            "scale_up on {name} ran recently; scale_down waits {} (anti-flap)",
+                            fmt_secs(left)
+                        ),
+                    ))
+                }
+                Some((Window::Held, _)) => {
+                    return Err(refusal(
+                        Decision::Cooldown,
+                        format!("a scale_up on {name} has not finished yet; scale_down waits for it and its cooldown (anti-flap)"),
+                    ))
+                }
+                None => {}
             }
         }
         Ok(())
@@ -476,7 +505,7 @@ impl Pipeline {
             status: alert.status.as_str().to_string(),
             service: name.to_string(),
             action: rule.action.clone(),
-            cooldown_ms: rule.cooldown.as_millis() as u64,
+            cooldown_ms: u64::try_from(rule.cooldown.as_millis()).unwrap_or(u64::MAX),
             change,
         }
     }
@@ -537,11 +566,12 @@ fn no_match(alert: &Alert) -> DecisionRecord {
 }
 
 pub(crate) fn unix_ms(t: SystemTime) -> u64 {
-    t.duration_since(UNIX_EPOCH).unwrap_or_default().as_millis() as u64
+    let ms = t.duration_since(UNIX_EPOCH).unwrap_or_default().as_millis();
+    u64::try_from(ms).unwrap_or(u64::MAX)
 }
 
 pub(crate) fn from_unix_ms(ms: u64) -> SystemTime {
-    UNIX_EPOCH + Duration::from_millis(ms)
+    crate::clock::saturating_add(UNIX_EPOCH, Duration::from_millis(ms))
 }
 
 /// "4m 47s": whole seconds rounded up, like humantime's output but cheap enough for the hot path

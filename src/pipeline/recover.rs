@@ -1,10 +1,15 @@
 //! Start-up from the journal: cooldowns (and with them duplicate detection) come back, intents
 //! without an outcome are resumed (their targets are absolute, and each service's are resumed in
-//! journal order before anything new runs on it, so a replay cannot double them) or, when older
-//! than `docker.retry_for`, recorded as expired.
+//! journal order before anything new runs on it, so a replay cannot double them). A previous
+//! life may have sent their update, so each is decided by a read of the service first; one older
+//! than `docker.retry_for` is not sent again: `succeeded` if its update is on the service,
+//! `expired` once a read proves it is not.
 
-use super::{action_key, delivery_of, from_unix_ms, unix_ms, Finished, Pipeline};
+use super::worker::Sent;
+use super::{action_key, delivery_of, from_unix_ms, Pipeline};
 use crate::act::Change;
+use crate::clock::saturating_add;
+use crate::gate::owner_of;
 use crate::record::journal::{Entry, Intent, JournalError, Outcome, Replayed};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -15,8 +20,8 @@ pub struct Recovery {
     pub entries: usize,
     pub skipped_lines: usize,
     pub cooldowns_restored: usize,
+    /// Unfinished actions resumed (each decided by a read of its service first).
     pub resumed: usize,
-    pub expired: usize,
 }
 
 #[derive(Default)]
@@ -24,6 +29,7 @@ struct Story {
     intent: Option<Intent>,
     target: Option<Change>,
     outcome: Option<Outcome>,
+    outcome_ms: u64,
     outcome_change: Option<Change>,
 }
 
@@ -60,9 +66,13 @@ impl Pipeline {
                 }
                 Entry::Target { change, .. } => story.target = Some(*change),
                 Entry::Outcome {
-                    outcome, change, ..
+                    outcome,
+                    change,
+                    time_ms,
+                    ..
                 } => {
                     story.outcome = Some(*outcome);
+                    story.outcome_ms = *time_ms;
                     story.outcome_change = *change;
                 }
                 Entry::Template { .. } => {}
@@ -78,19 +88,17 @@ impl Pipeline {
             };
             match story.outcome {
                 Some(Outcome::Succeeded) => {
-                    recovery.cooldowns_restored += usize::from(self.restore_windows(&intent));
+                    let landed = story.outcome_ms;
+                    recovery.cooldowns_restored +=
+                        usize::from(self.restore_window(&intent, landed));
                     if let Some(Change::Template { from, .. }) = story.outcome_change {
                         self.templates.mark_bad(&intent.service, from);
                     }
                 }
                 Some(_) => {}
                 None => {
-                    if self.expire_if_too_old(&intent, story.target).await {
-                        recovery.expired += 1;
-                    } else {
-                        self.restore_windows(&intent);
-                        resumable.push((intent, story.target));
-                    }
+                    self.hold_window(&intent);
+                    resumable.push((intent, story.target));
                 }
             }
         }
@@ -100,37 +108,29 @@ impl Pipeline {
             entries = recovery.entries,
             cooldowns = recovery.cooldowns_restored,
             resumed = recovery.resumed,
-            expired = recovery.expired,
             "journal recovered"
         );
         Ok(recovery)
     }
 
-    /// Restore the cooldown of an action (with the delivery that started it, for duplicates);
-    /// false when it has passed.
-    fn restore_windows(&self, intent: &Intent) -> bool {
-        let until = from_unix_ms(intent.time_ms + intent.cooldown_ms);
+    /// Restore the cooldown of an action that landed at `landed_ms` (with the delivery that
+    /// started it, for duplicates); false when it has passed.
+    fn restore_window(&self, intent: &Intent, landed_ms: u64) -> bool {
+        let from = from_unix_ms(landed_ms.max(intent.time_ms));
+        let until = saturating_add(from, std::time::Duration::from_millis(intent.cooldown_ms));
         if until <= self.clock.now() {
             return false;
         }
+        let (tag, owner) = (delivery_of(intent).0, owner_of(&intent.id));
         self.cooldowns
-            .restore(action_key(intent), until, delivery_of(intent).0);
+            .restore(action_key(intent), Some(until), tag, owner);
         true
     }
 
-    /// Record an unfinished action older than `docker.retry_for` as expired; true when it was.
-    async fn expire_if_too_old(&self, intent: &Intent, target: Option<Change>) -> bool {
-        let age_ms = unix_ms(self.clock.now()).saturating_sub(intent.time_ms);
-        if age_ms <= self.settings.retry_for.as_millis() as u64 {
-            return false;
-        }
-        let finished = Finished {
-            outcome: Outcome::Expired,
-            reason: "swarmpilot was down for longer than docker.retry_for".into(),
-            change: target,
-        };
-        self.finish(intent, &finished).await;
-        true
+    /// An unfinished action holds its window until its outcome.
+    fn hold_window(&self, intent: &Intent) {
+        let (tag, owner) = (delivery_of(intent).0, owner_of(&intent.id));
+        self.cooldowns.restore(action_key(intent), None, tag, owner);
     }
 
     /// Resume unfinished actions one service at a time, in journal order, each service's
@@ -149,11 +149,13 @@ impl Pipeline {
         for (service, queue) in by_service {
             let turn = self.exec_lock(&service).lock_owned().await;
             let pipeline = self.clone();
-            tokio::spawn(async move {
+            self.spawn_counted(async move {
                 let _turn = turn;
                 for (intent, target) in queue {
                     tracing::info!(id = %intent.id, service = %intent.service, "resuming an unfinished action");
-                    pipeline.execute_locked(&intent, target, None).await;
+                    pipeline
+                        .execute_locked(&intent, target, Sent::Maybe, None)
+                        .await;
                 }
             });
         }

@@ -18,6 +18,8 @@ struct FakeSwarm {
     /// How many of the next updates answer "out of sequence" (after bumping the version).
     out_of_sequence: StdMutex<usize>,
     down: StdMutex<bool>,
+    /// The next update is applied, then its answer is lost and the engine goes away.
+    lose_answer: StdMutex<bool>,
     updates: StdMutex<Vec<Change>>,
     /// Reads in progress now, and the most there ever were at once.
     reads: StdMutex<(usize, usize)>,
@@ -71,7 +73,12 @@ impl Swarm for FakeSwarm {
         })
     }
 
-    fn apply<'a>(&'a self, service: &'a ServiceState, change: Change) -> SwarmFuture<'a, ()> {
+    fn apply<'a>(
+        &'a self,
+        service: &'a ServiceState,
+        change: Change,
+        action_id: &'a str,
+    ) -> SwarmFuture<'a, ()> {
         Box::pin(async move {
             let mut services = self.services.lock().unwrap();
             let stored = services.get_mut(&service.name).expect("known service");
@@ -88,6 +95,9 @@ impl Swarm for FakeSwarm {
                 return Err(DockerError::OutOfSequence);
             }
             stored.version += 1;
+            stored
+                .labels
+                .insert(crate::act::ACTION_LABEL.into(), action_id.into());
             match change {
                 Change::Replicas { to, .. } => {
                     stored.mode = ServiceMode::Replicated { replicas: to }
@@ -96,6 +106,10 @@ impl Swarm for FakeSwarm {
                 Change::Template { .. } => unreachable!("templates go through restore_template"),
             }
             self.updates.lock().unwrap().push(change);
+            if std::mem::take(&mut *self.lose_answer.lock().unwrap()) {
+                *self.down.lock().unwrap() = true;
+                return Err(DockerError::Unreachable("connection reset".into()));
+            }
             Ok(())
         })
     }
@@ -104,6 +118,7 @@ impl Swarm for FakeSwarm {
         &'a self,
         _: &'a ServiceState,
         _: &'a crate::act::Template,
+        _: &'a str,
     ) -> SwarmFuture<'a, ()> {
         Box::pin(async {
             Err(DockerError::Api {
@@ -117,6 +132,10 @@ impl Swarm for FakeSwarm {
         &'a self,
         _: &'a str,
     ) -> SwarmFuture<'a, Option<crate::act::Template>> {
+        Box::pin(async { Ok(None) })
+    }
+
+    fn previous_action<'a>(&'a self, _: &'a str) -> SwarmFuture<'a, Option<String>> {
         Box::pin(async { Ok(None) })
     }
 
@@ -552,4 +571,117 @@ async fn recovery_resumes_a_services_actions_in_journal_order() {
         "the scale-up was already on the swarm; only the scale-down is sent"
     );
     assert_eq!(swarm.replicas("web"), 2);
+}
+
+async fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    for _ in 0..200 {
+        if done() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("timed out waiting: {what}");
+}
+
+/// Docker applies the update, the answer is lost and the engine stays away past retry_for: the
+/// action is not `expired` on a guess. It waits for a read, which shows its id on the service.
+#[tokio::test]
+async fn a_lost_answer_is_decided_by_a_read_not_called_expired() {
+    let swarm = Arc::new(FakeSwarm::with("web", 2, ENABLED));
+    *swarm.lose_answer.lock().unwrap() = true;
+    let clock = ManualClock::default();
+    let mut s = settings();
+    s.retry_for = Duration::from_secs(60);
+    let p = pipeline_with(swarm.clone(), &clock, s);
+    let first = p
+        .handle(&notification("HighCPU", "web"), Mode::Act, false)
+        .await
+        .unwrap();
+    assert_eq!(first[0].decision, Decision::Queued);
+    wait_until("the update", || swarm.updates.lock().unwrap().len() == 1).await;
+    clock.advance(Duration::from_secs(61));
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        p.recent_actions(1)[0].outcome,
+        None,
+        "undecided while Docker is away"
+    );
+    let during = p
+        .handle(&notification_fp("HighCPU", "web", "f2"), Mode::Act, false)
+        .await
+        .unwrap();
+    assert_eq!(
+        during[0].decision,
+        Decision::Cooldown,
+        "{}",
+        during[0].reason
+    );
+    *swarm.down.lock().unwrap() = false;
+    wait_until("the outcome", || p.recent_actions(1)[0].outcome.is_some()).await;
+    assert_eq!(p.recent_actions(1)[0].outcome, Some(Outcome::Succeeded));
+    let after = p
+        .handle(&notification_fp("HighCPU", "web", "f3"), Mode::Act, false)
+        .await
+        .unwrap();
+    assert_eq!(after[0].decision, Decision::Cooldown, "{}", after[0].reason);
+    assert_eq!(swarm.replicas("web"), 4);
+    assert_eq!(swarm.updates.lock().unwrap().len(), 1, "scaled once");
+}
+
+/// A is queued through an outage longer than its cooldown. B arriving then must not be admitted
+/// behind it (both would run back to back when Docker returns), and A's expiry must not clear a
+/// window it does not own.
+#[tokio::test]
+async fn an_action_queued_through_an_outage_holds_its_cooldown_until_its_outcome() {
+    let swarm = Arc::new(FakeSwarm::with("web", 2, ENABLED));
+    *swarm.down.lock().unwrap() = true;
+    let clock = ManualClock::default();
+    let p = pipeline(swarm.clone(), &clock);
+    let a = p
+        .handle(&notification_fp("Unhealthy", "web", "a"), Mode::Act, false)
+        .await
+        .unwrap();
+    assert_eq!(a[0].decision, Decision::Queued);
+    clock.advance(Duration::from_secs(6 * 60));
+    let b = p
+        .handle(&notification_fp("Unhealthy", "web", "b"), Mode::Act, false)
+        .await
+        .unwrap();
+    assert_eq!(b[0].decision, Decision::Cooldown, "{}", b[0].reason);
+    assert!(b[0].reason.contains("not finished"), "{}", b[0].reason);
+    clock.advance(Duration::from_secs(5 * 60));
+    wait_until("A expired", || p.recent_actions(1)[0].outcome.is_some()).await;
+    assert_eq!(p.recent_actions(1)[0].outcome, Some(Outcome::Expired));
+    assert!(swarm.updates.lock().unwrap().is_empty(), "nothing was sent");
+    *swarm.down.lock().unwrap() = false;
+    let c = p
+        .handle(&notification_fp("Unhealthy", "web", "c"), Mode::Act, true)
+        .await
+        .unwrap();
+    assert_eq!(c[0].decision, Decision::Executed, "{}", c[0].reason);
+    let d = p
+        .handle(&notification_fp("Unhealthy", "web", "d"), Mode::Act, false)
+        .await
+        .unwrap();
+    assert_eq!(d[0].decision, Decision::Cooldown, "{}", d[0].reason);
+    assert_eq!(swarm.updates.lock().unwrap().len(), 1);
+}
+
+/// Shutdown does not wait out an outage: an action that is only waiting for Docker stops at
+/// once and stays unfinished (no outcome line), to be resumed at the next start.
+#[tokio::test]
+async fn drain_leaves_a_waiting_action_unfinished() {
+    let swarm = Arc::new(FakeSwarm::with("web", 2, ENABLED));
+    *swarm.down.lock().unwrap() = true;
+    let p = pipeline(swarm.clone(), &ManualClock::default());
+    let queued = p
+        .handle(&notification("Unhealthy", "web"), Mode::Act, false)
+        .await
+        .unwrap();
+    assert_eq!(queued[0].decision, Decision::Queued);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let started = std::time::Instant::now();
+    assert_eq!(p.drain(Duration::from_secs(10)).await, 0);
+    assert!(started.elapsed() < Duration::from_secs(2));
+    assert_eq!(p.recent_actions(1)[0].outcome, None);
 }

@@ -1,12 +1,17 @@
 //! Execution of one admitted action, in the background, one at a time per service. It reads the
 //! service fresh, recomputes the absolute target, journals it before sending, and treats "already
 //! there" as success, so a retry or a replay after a crash never applies an action twice.
+//!
+//! Every update carries the action's id as a service label ([`ACTION_LABEL`]), so an update
+//! whose answer was lost is decided by a re-read, never by the error: `succeeded` when the read
+//! shows the id, `expired` only once a read proves it did not land.
 
 use super::{action_key, from_unix_ms, refusal, unix_ms, Finished, Pipeline};
 use crate::act::template::short;
-use crate::act::{Change, DockerError, ServiceState};
+use crate::act::{Change, DockerError, ServiceState, ACTION_LABEL};
+use crate::clock::saturating_add;
 use crate::decision::Decision;
-use crate::gate::Refusal;
+use crate::gate::{owner_of, Refusal};
 use crate::record::grafana::ActionNote;
 use crate::record::journal::{Entry, Intent, Outcome};
 use std::sync::Arc;
@@ -17,12 +22,27 @@ use tokio::sync::{oneshot, Mutex};
 const MAX_OUT_OF_SEQUENCE: usize = 5;
 const FIRST_BACKOFF: Duration = Duration::from_millis(200);
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
+/// How often an outcome that could not be journaled (a full disk) is tried again.
+const OUTCOME_RETRY: Duration = Duration::from_secs(2);
 
 /// How one attempt ended.
 pub(super) enum Step {
     Done(Finished),
     /// Docker did not answer: wait and try again until `retry_for` has passed.
     Unreachable(String),
+    /// swarmpilot is shutting down: the action stays unfinished in the journal and is resumed
+    /// at the next start.
+    Stopped,
+}
+
+/// Whether an update of this action may have reached the engine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Sent {
+    /// Nothing was sent: once `retry_for` has passed, the action is expired without a read.
+    No,
+    /// An update was sent and its answer lost, or a previous life of swarmpilot may have sent
+    /// one: only a read of the service can tell.
+    Maybe,
 }
 
 impl Pipeline {
@@ -35,7 +55,7 @@ impl Pipeline {
     ) {
         let lock = self.exec_lock(&intent.service);
         let _turn = lock.lock().await;
-        self.execute_locked(&intent, target, reply).await;
+        self.execute_locked(&intent, target, Sent::No, reply).await;
     }
 
     /// [`Pipeline::execute`] for a caller that holds the service's execution lock.
@@ -43,9 +63,16 @@ impl Pipeline {
         &self,
         intent: &Intent,
         target: Option<Change>,
+        sent: Sent,
         reply: Option<oneshot::Sender<Finished>>,
     ) {
-        let finished = self.run_until_done(intent, target).await;
+        if self.is_stopping() {
+            return;
+        }
+        let Some(finished) = self.run_until_done(intent, target, sent).await else {
+            tracing::info!(id = %intent.id, service = %intent.service, "shutting down: the action stays unfinished and is resumed at the next start");
+            return;
+        };
         self.finish(intent, &finished).await;
         if let Some(reply) = reply {
             let _ = reply.send(finished);
@@ -57,33 +84,112 @@ impl Pipeline {
         self.exec_locks.get(service)
     }
 
-    async fn run_until_done(&self, intent: &Intent, mut target: Option<Change>) -> Finished {
-        let deadline = from_unix_ms(intent.time_ms) + self.settings.retry_for;
+    async fn run_until_done(
+        &self,
+        intent: &Intent,
+        mut target: Option<Change>,
+        mut sent: Sent,
+    ) -> Option<Finished> {
+        let deadline = saturating_add(from_unix_ms(intent.time_ms), self.settings.retry_for);
         let mut backoff = FIRST_BACKOFF;
+        let mut last_error = String::from("not tried");
         loop {
-            match self.attempt(intent, &mut target).await {
-                Step::Done(finished) => return finished,
+            if self.clock.now() >= deadline {
+                return self.settle(intent, target, sent, &last_error).await;
+            }
+            match self.attempt(intent, &mut target, &mut sent).await {
+                Step::Done(finished) => return Some(finished),
+                Step::Stopped => return None,
                 Step::Unreachable(reason) => {
-                    if self.clock.now() >= deadline {
-                        return Finished {
-                            outcome: Outcome::Expired,
-                            reason: format!(
-                                "Docker unreachable for longer than docker.retry_for ({}): {reason}",
-                                humantime::format_duration(self.settings.retry_for)
-                            ),
-                            change: target,
-                        };
-                    }
                     tracing::debug!(id = %intent.id, %reason, "Docker unreachable; retrying");
-                    tokio::time::sleep(jitter(backoff)).await;
+                    last_error = reason;
+                    if !self.pause(jitter(backoff)).await {
+                        return None;
+                    }
                     backoff = (backoff * 2).min(MAX_BACKOFF);
                 }
             }
         }
     }
 
+    /// `retry_for` has passed: nothing more is sent. An action that may have been sent ends
+    /// only on a read of the service: `succeeded` if its update is there, `expired` if the read
+    /// proves it is not. While Docker stays away the read is retried; the action's cooldown
+    /// stays held meanwhile, so nothing acts on a guess.
+    async fn settle(
+        &self,
+        intent: &Intent,
+        target: Option<Change>,
+        sent: Sent,
+        last_error: &str,
+    ) -> Option<Finished> {
+        let retry_for = humantime::format_duration(self.settings.retry_for);
+        if sent == Sent::No {
+            return Some(Finished {
+                outcome: Outcome::Expired,
+                reason: format!(
+                    "Docker unreachable for longer than docker.retry_for ({retry_for}); nothing was sent: {last_error}"
+                ),
+                change: target,
+            });
+        }
+        let mut backoff = FIRST_BACKOFF;
+        loop {
+            let read = self.swarm.find_service(&intent.service).await;
+            self.note_docker(&read);
+            match read {
+                Ok(Some(service)) => {
+                    if let (true, Some(change)) = (self.landed(intent, &service).await, target) {
+                        let reason = "its update landed (seen on the service after its answer was lost)";
+                        return match self.completed(intent, &service, change, reason).await {
+                            Step::Done(finished) => Some(finished),
+                            _ => None,
+                        };
+                    }
+                    let seen = service.labels.get(ACTION_LABEL).map_or("none", |v| v.as_str());
+                    return Some(Finished {
+                        outcome: Outcome::Expired,
+                        reason: format!(
+                            "not done within docker.retry_for ({retry_for}); a read of the service proves its update did not land ({ACTION_LABEL}: {seen})"
+                        ),
+                        change: target,
+                    });
+                }
+                Ok(None) => {
+                    return Some(Finished {
+                        outcome: Outcome::Expired,
+                        reason: format!(
+                            "not done within docker.retry_for ({retry_for}) and the service {} no longer exists",
+                            intent.service
+                        ),
+                        change: target,
+                    })
+                }
+                Err(e) => {
+                    tracing::warn!(id = %intent.id, error = %e, "whether the update landed is unknown until Docker answers; reading again");
+                    if !self.pause(jitter(backoff)).await {
+                        return None;
+                    }
+                    backoff = (backoff * 2).min(MAX_BACKOFF);
+                }
+            }
+        }
+    }
+
+    /// Whether this action's update is on the service: its id on the spec, or on the
+    /// PreviousSpec (someone updated the service after ours landed).
+    async fn landed(&self, intent: &Intent, service: &ServiceState) -> bool {
+        if service.carries_action(&intent.id) {
+            return true;
+        }
+        match self.swarm.previous_action(&service.id).await {
+            Ok(previous) => previous.as_deref() == Some(intent.id.as_str()),
+            Err(_) => false,
+        }
+    }
+
     /// One read → target → update round, with bounded recomputation on "out of sequence".
-    async fn attempt(&self, intent: &Intent, target: &mut Option<Change>) -> Step {
+    async fn attempt(&self, intent: &Intent, target: &mut Option<Change>, sent: &mut Sent) -> Step {
         for _ in 0..MAX_OUT_OF_SEQUENCE {
             let read = self.swarm.find_service(&intent.service).await;
             self.note_docker(&read);
@@ -98,9 +204,16 @@ impl Pipeline {
                 Err(e) => return docker_failure(e, *target),
             };
             let previous = self.observe_templates(&service).await;
-            if let Some(change) = target.filter(|c| c.is_reached_by(&service)) {
-                let reason = "target already reached; nothing sent";
-                return self.completed(intent, &service, change, reason).await;
+            if let Some(change) = *target {
+                if *sent == Sent::Maybe && self.landed(intent, &service).await {
+                    let reason =
+                        "its update landed (seen on the service after its answer was lost)";
+                    return self.completed(intent, &service, change, reason).await;
+                }
+                if change.is_reached_by(&service) {
+                    let reason = "target already reached; nothing sent";
+                    return self.completed(intent, &service, change, reason).await;
+                }
             }
             let change = match self.plan(&intent.action, &service, previous.as_ref()).await {
                 Ok(change) => change,
@@ -112,13 +225,25 @@ impl Pipeline {
                 }
                 *target = Some(change);
             }
-            match self.send(&service, change).await {
+            match self.send(&service, change, &intent.id).await {
                 Ok(()) => {
                     let reason = format!("{} {}", intent.action.kind(), intent.service);
                     return self.completed(intent, &service, change, &reason).await;
                 }
+                // Versioned: the engine refused it, nothing landed.
                 Err(DockerError::OutOfSequence) => continue,
-                Err(e) => return docker_failure(e, Some(change)),
+                Err(DockerError::Unreachable(reason)) => {
+                    *sent = Sent::Maybe;
+                    return Step::Unreachable(reason);
+                }
+                // A server error may come after the engine committed the update: read first.
+                Err(DockerError::Api { status, message }) if status >= 500 => {
+                    *sent = Sent::Maybe;
+                    return self
+                        .decide_after_error(intent, change, status, message)
+                        .await;
+                }
+                Err(e) => return failed(e.to_string(), Some(change)),
             }
         }
         failed(
@@ -127,16 +252,50 @@ impl Pipeline {
         )
     }
 
-    async fn send(&self, service: &ServiceState, change: Change) -> Result<(), DockerError> {
+    /// After a server error: succeeded if a read shows the update, failed if it proves it is
+    /// not there, and retried like an outage if the read fails too.
+    async fn decide_after_error(
+        &self,
+        intent: &Intent,
+        change: Change,
+        status: u16,
+        message: String,
+    ) -> Step {
+        let read = self.swarm.find_service(&intent.service).await;
+        self.note_docker(&read);
+        match read {
+            Ok(Some(service)) if self.landed(intent, &service).await => {
+                let reason =
+                    format!("its update landed although Docker answered {status}: {message}");
+                self.completed(intent, &service, change, &reason).await
+            }
+            Ok(_) => failed(
+                DockerError::Api { status, message }.to_string(),
+                Some(change),
+            ),
+            Err(e) => docker_failure(e, Some(change)),
+        }
+    }
+
+    async fn send(
+        &self,
+        service: &ServiceState,
+        change: Change,
+        action_id: &str,
+    ) -> Result<(), DockerError> {
         match change {
             Change::Template { to, .. } => match self.templates.get(&service.name, to) {
-                Some(template) => self.swarm.restore_template(service, &template).await,
+                Some(template) => {
+                    self.swarm
+                        .restore_template(service, &template, action_id)
+                        .await
+                }
                 None => Err(DockerError::Api {
                     status: 0,
                     message: format!("template {} is no longer known", short(to)),
                 }),
             },
-            other => self.swarm.apply(service, other).await,
+            other => self.swarm.apply(service, other, action_id).await,
         }
     }
 
@@ -153,9 +312,10 @@ impl Pipeline {
                 self.templates.mark_bad(&service.name, from);
                 succeeded(change, reason)
             }
-            Change::Job { to, .. } => {
-                Step::Done(self.follow_job(intent, service, change, to).await)
-            }
+            Change::Job { to, .. } => match self.follow_job(intent, service, change, to).await {
+                Some(finished) => Step::Done(finished),
+                None => Step::Stopped,
+            },
             _ => succeeded(change, reason),
         }
     }
@@ -173,8 +333,11 @@ impl Pipeline {
         Ok(())
     }
 
-    /// Journal the outcome; an action that did not happen gives its cooldown back (and with it
-    /// the duplicate guard), so Alertmanager's next notification may try again.
+    /// Journal the outcome, retrying while the journal cannot be written (a full disk): an
+    /// outcome that is not on disk would let a restart resume an action that already ended.
+    /// A succeeded action's cooldown runs from now; one that did not happen gives its cooldown
+    /// back (and with it the duplicate guard), so Alertmanager's next notification may try
+    /// again. Either only if the window is still this action's own.
     pub(crate) async fn finish(&self, intent: &Intent, finished: &Finished) {
         let entry = Entry::Outcome {
             id: intent.id.clone(),
@@ -183,13 +346,15 @@ impl Pipeline {
             reason: finished.reason.clone(),
             change: finished.change,
         };
-        if let Err(e) = self.append(std::slice::from_ref(&entry)).await {
-            tracing::error!(id = %intent.id, error = %e, "could not journal an outcome");
-        }
+        self.append_outcome(intent, &entry).await;
         self.actions.apply(&entry);
         self.record_outcome(intent, finished);
-        if finished.outcome != Outcome::Succeeded {
-            self.cooldowns.clear(&action_key(intent));
+        let (key, owner) = (action_key(intent), owner_of(&intent.id));
+        if finished.outcome == Outcome::Succeeded {
+            let cooldown = Duration::from_millis(intent.cooldown_ms);
+            self.cooldowns.run_from_now(&key, owner, cooldown);
+        } else {
+            self.cooldowns.give_back(&key, owner);
         }
         let change = finished.change.map(|c| c.to_string());
         let line = (
@@ -203,6 +368,20 @@ impl Pipeline {
             }
             _ => {
                 tracing::warn!(id = line.0, service = line.1, action = line.2, outcome = finished.outcome.as_str(), change = change.as_deref().unwrap_or("-"), reason = %finished.reason, "outcome")
+            }
+        }
+    }
+
+    async fn append_outcome(&self, intent: &Intent, entry: &Entry) {
+        loop {
+            match self.append(std::slice::from_ref(entry)).await {
+                Ok(()) => return,
+                Err(e) => {
+                    tracing::error!(id = %intent.id, error = %e, "could not journal an outcome; trying again");
+                    if !self.pause(OUTCOME_RETRY).await {
+                        return;
+                    }
+                }
             }
         }
     }
@@ -262,6 +441,7 @@ fn failed(reason: String, change: Option<Change>) -> Step {
 }
 
 fn docker_failure(e: DockerError, change: Option<Change>) -> Step {
+    // Only reads reach here: nothing was sent.
     match e {
         DockerError::Unreachable(reason) => Step::Unreachable(reason),
         other => failed(other.to_string(), change),

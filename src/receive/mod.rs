@@ -135,6 +135,8 @@ pub struct Application {
     server: Server,
     state: web::Data<AppState>,
     recovery: Recovery,
+    /// How long shutdown waits for actions inside a Docker call.
+    drain_for: Duration,
 }
 
 impl Application {
@@ -204,6 +206,11 @@ impl Application {
             server,
             state,
             recovery,
+            // One Docker call's timeout, plus the outcome's fsync.
+            drain_for: settings
+                .docker
+                .timeout
+                .saturating_add(Duration::from_secs(2)),
         })
     }
 
@@ -222,10 +229,14 @@ impl Application {
     }
 
     /// Serve until SIGINT/SIGTERM (graceful: in-flight requests finish); SIGHUP reloads.
+    /// Then the actions in flight get `drain_for` to finish their Docker call and journal its
+    /// outcome; what is only waiting stays unfinished and is resumed at the next start.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         observe::spawn_docker_probe(self.state.pipeline.clone());
         observe::spawn_reload_on_sighup(self.state.clone());
-        self.server.await
+        let served = self.server.await;
+        self.state.pipeline.drain(self.drain_for).await;
+        served
     }
 }
 

@@ -3,6 +3,7 @@
 
 use super::AppState;
 use crate::act::ServiceSummary;
+use crate::gate::Window;
 use crate::record::actions::ActionView;
 use actix_web::{web, HttpResponse};
 use maud::{html, Markup, PreEscaped, DOCTYPE};
@@ -81,7 +82,7 @@ fn services_table(services: &[ServiceSummary]) -> Markup {
     }
 }
 
-fn cooldowns_table(cooldowns: &[((String, crate::rules::ActionKind), Duration)]) -> Markup {
+fn cooldowns_table(cooldowns: &[((String, crate::rules::ActionKind), Window)]) -> Markup {
     html! {
         @if cooldowns.is_empty() {
             p.muted { "No cooldown running." }
@@ -92,7 +93,7 @@ fn cooldowns_table(cooldowns: &[((String, crate::rules::ActionKind), Duration)])
                     tr {
                         td { (service) }
                         td { span.pill { (action.as_str()) } }
-                        td { (humantime::format_duration(Duration::from_secs(left.as_secs()))) }
+                        td { (window_text(*left)) }
                     }
                 }
             }
@@ -120,6 +121,15 @@ fn actions_table(actions: &[ActionView]) -> Markup {
                     }
                 }
             }
+        }
+    }
+}
+
+fn window_text(window: Window) -> String {
+    match window {
+        Window::Held => "until its action finishes, then the full cooldown".into(),
+        Window::Running(left) => {
+            humantime::format_duration(Duration::from_secs(left.as_secs())).to_string()
         }
     }
 }

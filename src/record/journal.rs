@@ -212,6 +212,7 @@ impl Journal {
             file,
             path: path.clone(),
             len,
+            torn: false,
             compaction: compaction.map(|c| (c, len)),
         };
         std::thread::Builder::new()
@@ -328,7 +329,12 @@ fn read_entries(file: &File) -> std::io::Result<(Replayed, u64)> {
 struct Writer {
     file: File,
     path: PathBuf,
+    /// The length of what has been acknowledged: the file holds exactly this many good bytes,
+    /// except after a failed write that could not be cut back yet (`torn`).
     len: u64,
+    /// A failed write left bytes past `len` and cutting them failed too: nothing more is written
+    /// until they are cut, or the next line would join the fragment.
+    torn: bool,
     /// What to keep, and the journal's length after it was last compacted.
     compaction: Option<(Compaction, u64)>,
 }
@@ -355,12 +361,43 @@ impl Writer {
         }
     }
 
+    /// Write and sync a batch, or leave the file as it was: a full disk can take part of a
+    /// buffer before `write_all` fails, and a failed sync says nothing of what reached the disk,
+    /// so on any failure the file is cut back to the last acknowledged byte.
     fn write(&mut self, batch: &[Append]) -> std::io::Result<()> {
+        self.cut_if_torn()?;
+        let result = self.write_synced(batch);
+        match &result {
+            Ok(written) => self.len += written,
+            Err(_) => {
+                self.torn = true;
+                if let Err(e) = self.cut_if_torn() {
+                    tracing::error!(path = %self.path.display(), error = %e, "could not cut a failed journal write back; appends are refused until it can be");
+                }
+            }
+        }
+        result.map(drop)
+    }
+
+    fn write_synced(&mut self, batch: &[Append]) -> std::io::Result<u64> {
+        let mut written = 0;
         for append in batch {
             self.file.write_all(&append.lines)?;
-            self.len += append.lines.len() as u64;
+            written += append.lines.len() as u64;
         }
-        self.file.sync_data()
+        self.file.sync_data()?;
+        Ok(written)
+    }
+
+    /// Cut what a failed write left past the acknowledged length (the file is opened for
+    /// appending, so the next write starts right there).
+    fn cut_if_torn(&mut self) -> std::io::Result<()> {
+        if self.torn {
+            self.file.set_len(self.len)?;
+            self.file.sync_data()?;
+            self.torn = false;
+        }
+        Ok(())
     }
 
     fn compact_if_grown(&mut self) {
