@@ -446,9 +446,10 @@ impl Pipeline {
                     ),
                 ))
             }
+            // Our own action on it is still queued or running: the service is busy with it.
             Some((Window::Held, _)) => {
                 return Err(refusal(
-                    Decision::Cooldown,
+                    Decision::Busy,
                     format!("an earlier {kind} on {name} has not finished yet; its cooldown starts when it lands"),
                 ))
             }
@@ -468,7 +469,7 @@ impl Pipeline {
                 }
                 Some((Window::Held, _)) => {
                     return Err(refusal(
-                        Decision::Cooldown,
+                        Decision::Busy,
                         format!("a scale_up on {name} has not finished yet; scale_down waits for it and its cooldown (anti-flap)"),
                     ))
                 }

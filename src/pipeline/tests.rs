@@ -612,7 +612,7 @@ async fn a_lost_answer_is_decided_by_a_read_not_called_expired() {
         .unwrap();
     assert_eq!(
         during[0].decision,
-        Decision::Cooldown,
+        Decision::Busy,
         "{}",
         during[0].reason
     );
@@ -647,7 +647,7 @@ async fn an_action_queued_through_an_outage_holds_its_cooldown_until_its_outcome
         .handle(&notification_fp("Unhealthy", "web", "b"), Mode::Act, false)
         .await
         .unwrap();
-    assert_eq!(b[0].decision, Decision::Cooldown, "{}", b[0].reason);
+    assert_eq!(b[0].decision, Decision::Busy, "{}", b[0].reason);
     assert!(b[0].reason.contains("not finished"), "{}", b[0].reason);
     clock.advance(Duration::from_secs(5 * 60));
     wait_until("A expired", || p.recent_actions(1)[0].outcome.is_some()).await;
