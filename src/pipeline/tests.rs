@@ -610,12 +610,7 @@ async fn a_lost_answer_is_decided_by_a_read_not_called_expired() {
         .handle(&notification_fp("HighCPU", "web", "f2"), Mode::Act, false)
         .await
         .unwrap();
-    assert_eq!(
-        during[0].decision,
-        Decision::Busy,
-        "{}",
-        during[0].reason
-    );
+    assert_eq!(during[0].decision, Decision::Busy, "{}", during[0].reason);
     *swarm.down.lock().unwrap() = false;
     wait_until("the outcome", || p.recent_actions(1)[0].outcome.is_some()).await;
     assert_eq!(p.recent_actions(1)[0].outcome, Some(Outcome::Succeeded));

@@ -110,7 +110,10 @@ async fn a_full_disk_answers_503_leaves_no_fragment_and_recovers_without_a_resta
         if room > 0 && room + 64 < last_intent_len(&app) {
             break;
         }
-        assert!(n < 60, "the journal's last page never came short of an intent line");
+        assert!(
+            n < 60,
+            "the journal's last page never came short of an intent line"
+        );
     }
     let replicas = service.desired_replicas();
     let filler = fill(&tmpfs.0);
@@ -123,8 +126,15 @@ async fn a_full_disk_answers_503_leaves_no_fragment_and_recovers_without_a_resta
         let answer = app.post_webhook(&payload).await;
         assert_eq!(answer.status(), 503, "a full disk admits nothing");
         let body: Value = answer.json().await.unwrap();
-        assert!(body["error"].as_str().unwrap().contains("journal"), "{body}");
-        assert_eq!(journal_len(&app), before, "a failed write leaves no fragment");
+        assert!(
+            body["error"].as_str().unwrap().contains("journal"),
+            "{body}"
+        );
+        assert_eq!(
+            journal_len(&app),
+            before,
+            "a failed write leaves no fragment"
+        );
     }
     assert_eq!(service.desired_replicas(), replicas, "nothing acted");
 

@@ -11,6 +11,7 @@ mod actions;
 mod bad_input;
 mod disk_full;
 mod hostile;
+mod lost_answer;
 mod observability;
 mod proxy;
 mod restart;
