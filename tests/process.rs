@@ -1,6 +1,7 @@
 //! The real binary as a process, against the real swarm. Killed with SIGKILL between an intent
 //! and its outcome, then started again: every journaled intent ends with exactly one outcome, the
-//! action runs at most once, and cooldowns persist. SIGHUP reloads the rules.
+//! action runs at most once, and cooldowns persist. SIGTERM in the middle of an update waits for
+//! its answer and journals the outcome before exiting. SIGHUP reloads the rules.
 
 #[path = "api/helpers.rs"]
 #[allow(dead_code)]
@@ -10,6 +11,11 @@ mod helpers;
 #[allow(dead_code)]
 mod process;
 
+#[path = "common/docker_proxy.rs"]
+#[allow(dead_code)]
+mod docker_proxy;
+
+use docker_proxy::{DockerProxy, Fault};
 use helpers::*;
 use process::{Instance, Process};
 use serde_json::{json, Value};
@@ -142,10 +148,27 @@ async fn an_intent_older_than_retry_for_is_expired_on_start_not_run() {
     std::fs::write(instance.journal_path(), format!("{intent}\n")).unwrap();
 
     let process = instance.start("").await;
-    let journal = instance.journal();
+    // Not expired blindly: a read of the service proves the update never landed.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let journal = loop {
+        let journal = instance.journal();
+        if !lines_for(&journal, "stale-000001", "outcome").is_empty() {
+            break journal;
+        }
+        assert!(Instant::now() < deadline, "no outcome for the stale intent");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
     let outcome = lines_for(&journal, "stale-000001", "outcome");
-    assert_eq!(outcome.len(), 1, "recorded during start-up");
+    assert_eq!(outcome.len(), 1);
     assert_eq!(outcome[0]["outcome"], "expired");
+    assert!(
+        outcome[0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("did not land"),
+        "{}",
+        outcome[0]
+    );
     assert_eq!(svc.version(), version, "never run");
     // Its cooldown long passed: a new alert acts.
     let answer = post(&process, &alert_payload("TestUnhealthy", &svc.name)).await;
@@ -220,4 +243,36 @@ where
         assert!(Instant::now() < deadline, "condition not reached");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+#[tokio::test]
+async fn sigterm_mid_update_waits_for_the_answer_and_journals_the_outcome() {
+    let svc = TestService::opted_in("sigterm", 1).await;
+    let proxy = DockerProxy::start(Path::new("/var/run/docker.sock")).await;
+    let instance = Instance::new();
+    let mut process = instance.start(&proxy.host()).await;
+    proxy.set_fault(Fault::DelayUpdateAnswers(Duration::from_secs(3)));
+    let answer = post(&process, &alert_payload("TestHighCPU", &svc.name)).await;
+    let decision = &answer["decisions"][0];
+    assert_eq!(decision["decision"], "queued", "{answer}");
+    let id = decision["action_id"].as_str().unwrap().to_string();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while proxy.count("/update") == 0 {
+        assert!(Instant::now() < deadline, "the update was never sent");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    process.signal("TERM");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !process.exited() {
+        assert!(
+            Instant::now() < deadline,
+            "swarmpilot did not exit after SIGTERM"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let journal = instance.journal();
+    let outcome = lines_for(&journal, &id, "outcome");
+    assert_eq!(outcome.len(), 1, "the outcome is journaled before the exit");
+    assert_eq!(outcome[0]["outcome"], "succeeded", "{}", outcome[0]);
+    assert_eq!(svc.desired_replicas(), 3);
 }

@@ -12,6 +12,10 @@ use tokio::sync::{watch, Notify};
 
 /// The actions running in the background, and the signal that asks them to stop.
 pub(crate) struct Execution {
+    /// The runtime the pipeline was built on. Admissions run on actix's per-worker runtimes,
+    /// which stop with the HTTP server (dropping what was spawned there); actions must outlive
+    /// that to finish their Docker call and journal its outcome.
+    runtime: Option<tokio::runtime::Handle>,
     stopping: watch::Sender<bool>,
     running: AtomicUsize,
     idle: Notify,
@@ -20,6 +24,7 @@ pub(crate) struct Execution {
 impl Default for Execution {
     fn default() -> Self {
         Self {
+            runtime: tokio::runtime::Handle::try_current().ok(),
             stopping: watch::Sender::new(false),
             running: AtomicUsize::new(0),
             idle: Notify::new(),
@@ -47,10 +52,14 @@ impl Pipeline {
     {
         self.execution.running.fetch_add(1, Ordering::AcqRel);
         let running = Running(self.clone());
-        tokio::spawn(async move {
+        let work = async move {
             let _running = running;
             work.await;
-        });
+        };
+        match &self.execution.runtime {
+            Some(runtime) => drop(runtime.spawn(work)),
+            None => drop(tokio::spawn(work)),
+        }
     }
 
     pub(crate) fn is_stopping(&self) -> bool {
