@@ -147,17 +147,47 @@ impl Swarm for Untouched {
     }
 }
 
-/// The whole pipeline for a 10-alert repeat notification whose services are all in cooldown.
+/// The whole pipeline for a 10-alert notification whose services are all in cooldown (another
+/// alert acted), and for the same notification repeated (every alert a duplicate).
 fn hot_path_in_cooldown(c: &mut Criterion) {
     let runtime = tokio::runtime::Runtime::new().unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let pipeline = runtime.block_on(async {
-        let (journal, _) = Journal::open(dir.path()).unwrap();
+    let note = notification(10, "Alert50");
+    for (name, journal, decision) in [
+        (
+            "hot_path_10_alerts_in_cooldown",
+            cooldowns_for(10, None),
+            "cooldown",
+        ),
+        (
+            "hot_path_10_alerts_duplicate",
+            cooldowns_for(10, Some(&note)),
+            "duplicate",
+        ),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let pipeline = warm_pipeline(&runtime, dir.path(), journal);
+        c.bench_function(name, |b| {
+            b.to_async(&runtime).iter(|| async {
+                let records = pipeline.handle(&note, Mode::Act, false).await.unwrap();
+                assert_eq!(records[0].decision.as_str(), decision);
+                black_box(records)
+            })
+        });
+    }
+}
+
+fn warm_pipeline(
+    runtime: &tokio::runtime::Runtime,
+    dir: &Path,
+    journal: Replayed,
+) -> Arc<Pipeline> {
+    runtime.block_on(async {
+        let (writer, _) = Journal::open(dir).unwrap();
         let pipeline = Arc::new(Pipeline::new(
             rules(100),
             Arc::new(Untouched),
             Arc::new(SystemClock),
-            Records::journal_only(journal),
+            Records::journal_only(writer),
             PipelineSettings {
                 opt_in_label: "swarmpilot.enable".into(),
                 retry_for: Duration::from_secs(600),
@@ -167,21 +197,14 @@ fn hot_path_in_cooldown(c: &mut Criterion) {
                 backup_timeout: Duration::from_secs(60),
             },
         ));
-        pipeline.recover(cooldowns_for(10)).await.unwrap();
+        pipeline.recover(journal).await.unwrap();
         pipeline
-    });
-    let note = notification(10, "Alert50");
-    c.bench_function("hot_path_10_alerts_in_cooldown", |b| {
-        b.to_async(&runtime).iter(|| async {
-            let records = pipeline.handle(&note, Mode::Act, false).await.unwrap();
-            assert_eq!(records[0].decision.as_str(), "cooldown");
-            black_box(records)
-        })
-    });
+    })
 }
 
-/// Journal entries saying bench_svc0.. were just scaled, with an hour of cooldown.
-fn cooldowns_for(services: usize) -> Replayed {
+/// Journal entries saying bench_svc0.. were just scaled, with an hour of cooldown: by an earlier
+/// alert, or by the alerts of `same` (which then arrive as duplicates).
+fn cooldowns_for(services: usize, same: Option<&Notification>) -> Replayed {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
@@ -194,8 +217,10 @@ fn cooldowns_for(services: usize) -> Replayed {
             time_ms: now,
             rule: "rule-50".into(),
             alert: "Alert50".into(),
-            fingerprint: "earlier".into(),
-            starts_at: "2026-11-30T08:00:00.000Z".into(),
+            fingerprint: same.map_or("earlier".into(), |n| n.alerts[i].fingerprint.clone()),
+            starts_at: same.map_or("2026-11-30T08:00:00.000Z".into(), |n| {
+                n.alerts[i].starts_at.clone()
+            }),
             status: "firing".into(),
             service: format!("bench_svc{i}"),
             action: Action::ScaleUp {
