@@ -11,9 +11,9 @@ use swarmpilot::act::{
     Change, DockerError, JobTask, ServiceState, ServiceSummary, Swarm, SwarmFuture, Template,
 };
 use swarmpilot::clock::SystemClock;
+use swarmpilot::journal::{Entry, Intent, Journal, Outcome, Replayed};
 use swarmpilot::parse::{parse_notification, Notification};
 use swarmpilot::pipeline::{Mode, Pipeline, PipelineSettings, Records};
-use swarmpilot::record::journal::{Entry, Intent, Journal, Outcome, Replayed};
 use swarmpilot::rules::load::parse_rule_file;
 use swarmpilot::rules::{Action, RuleSet};
 

@@ -27,6 +27,7 @@ pub mod clock;
 pub mod companion;
 pub mod decision;
 pub mod gate;
+pub mod journal;
 pub mod memory;
 pub mod parse;
 pub mod pipeline;

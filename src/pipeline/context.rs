@@ -4,7 +4,7 @@
 use super::{unix_ms, Pipeline};
 use crate::act::{Change, ServiceMode, ServiceState, Template};
 use crate::gate::{plan_change, Context, Refusal};
-use crate::record::journal::Entry;
+use crate::journal::Entry;
 use crate::rules::Action;
 
 impl Pipeline {

@@ -3,7 +3,7 @@
 
 use super::{Finished, Pipeline};
 use crate::act::{Change, DockerError, JobTask, ServiceMode, ServiceState};
-use crate::record::journal::{Intent, Outcome};
+use crate::journal::{Intent, Outcome};
 use std::time::Duration;
 
 const POLL: Duration = Duration::from_millis(500);

@@ -23,10 +23,10 @@ use crate::decision::{Decision, DecisionRecord};
 use crate::gate::{
     is_valid_service_name, owner_of, Budgets, Cooldowns, DeliveryKey, Refusal, Window,
 };
+use crate::journal::{Entry, Intent, Journal, JournalError, Outcome};
 use crate::parse::{Alert, Notification};
 use crate::record::actions::{ActionLog, ActionView};
 use crate::record::grafana::Annotator;
-use crate::record::journal::{Entry, Intent, Journal, JournalError, Outcome};
 use crate::record::metrics::Metrics;
 use crate::record::record_decision;
 use crate::rules::{Action, ActionKind, Rule, RuleSet};

@@ -8,9 +8,9 @@
 use super::worker::Sent;
 use super::{action_key, delivery_of, from_unix_ms, Pipeline};
 use crate::act::Change;
-use crate::clock::saturating_add;
 use crate::gate::owner_of;
-use crate::record::journal::{Entry, Intent, JournalError, Outcome, Replayed};
+use crate::journal::history::ActionHistory;
+use crate::journal::{Entry, Intent, JournalError, Replayed};
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -24,15 +24,6 @@ pub struct Recovery {
     pub resumed: usize,
 }
 
-#[derive(Default)]
-struct Story {
-    intent: Option<Intent>,
-    target: Option<Change>,
-    outcome: Option<Outcome>,
-    outcome_ms: u64,
-    outcome_change: Option<Change>,
-}
-
 impl Pipeline {
     /// Fold the journal back into memory and restart unfinished actions.
     pub async fn recover(self: &Arc<Self>, replayed: Replayed) -> Result<Recovery, JournalError> {
@@ -44,64 +35,35 @@ impl Pipeline {
         for line in &replayed.skipped {
             tracing::warn!(line = %line, "journal line skipped");
         }
-        let mut stories: HashMap<String, Story> = HashMap::new();
-        let mut order = Vec::new();
         for entry in &replayed.entries {
-            self.actions.apply(entry);
             if let Entry::Template {
                 service, template, ..
             } = entry
             {
                 self.templates.observe(service, template);
             }
-            let Some(id) = entry.id() else {
-                continue;
-            };
-            let story = stories.entry(id.to_string()).or_default();
-            match entry {
-                Entry::Intent(intent) => {
-                    order.push(intent.id.clone());
-                    story.intent = Some(intent.clone());
-                    story.target = intent.change;
-                }
-                Entry::Target { change, .. } => story.target = Some(*change),
-                Entry::Outcome {
-                    outcome,
-                    change,
-                    time_ms,
-                    ..
-                } => {
-                    story.outcome = Some(*outcome);
-                    story.outcome_ms = *time_ms;
-                    story.outcome_change = *change;
-                }
-                Entry::Template { .. } => {}
-            }
         }
+        let history = ActionHistory::fold(&replayed.entries);
         let mut resumable = Vec::new();
-        for id in order {
-            let Some(story) = stories.remove(&id) else {
-                continue;
-            };
-            let Some(intent) = story.intent else {
-                continue;
-            };
-            match story.outcome {
-                Some(Outcome::Succeeded) => {
-                    let landed = story.outcome_ms;
-                    recovery.cooldowns_restored +=
-                        usize::from(self.restore_window(&intent, landed));
-                    if let Some(Change::Template { from, .. }) = story.outcome_change {
-                        self.templates.mark_bad(&intent.service, from);
+        for story in history.iter() {
+            let intent = &story.intent;
+            match &story.ended {
+                Some(_) => {
+                    if let Some(until) = story.cooldown_until_ms() {
+                        recovery.cooldowns_restored +=
+                            usize::from(self.restore_window(intent, until));
+                    }
+                    if let Some(bad) = story.rolled_back_from() {
+                        self.templates.mark_bad(&intent.service, bad);
                     }
                 }
-                Some(_) => {}
                 None => {
-                    self.hold_window(&intent);
-                    resumable.push((intent, story.target));
+                    self.hold_window(intent);
+                    resumable.push((intent.clone(), story.target));
                 }
             }
         }
+        self.actions.replace(history);
         recovery.resumed = resumable.len();
         self.resume_in_order(resumable).await;
         tracing::info!(
@@ -113,11 +75,10 @@ impl Pipeline {
         Ok(recovery)
     }
 
-    /// Restore the cooldown of an action that landed at `landed_ms` (with the delivery that
+    /// Restore the cooldown of an action, running until `until_ms` (with the delivery that
     /// started it, for duplicates); false when it has passed.
-    fn restore_window(&self, intent: &Intent, landed_ms: u64) -> bool {
-        let from = from_unix_ms(landed_ms.max(intent.time_ms));
-        let until = saturating_add(from, std::time::Duration::from_millis(intent.cooldown_ms));
+    fn restore_window(&self, intent: &Intent, until_ms: u64) -> bool {
+        let until = from_unix_ms(until_ms);
         if until <= self.clock.now() {
             return false;
         }

@@ -4,8 +4,8 @@
 use super::*;
 use crate::act::{ServiceMode, SwarmFuture};
 use crate::clock::ManualClock;
+use crate::journal::{Journal, Outcome, Replayed};
 use crate::parse::{AlertStatus, LabelSet};
-use crate::record::journal::{Journal, Outcome, Replayed};
 use crate::rules::load::parse_rule_file;
 use std::collections::HashMap;
 use std::path::Path;

@@ -13,9 +13,9 @@ pub mod tls;
 use crate::act::Swarm;
 use crate::clock::Clock;
 use crate::gate::rate::{keyed, InjectedClock, Keyed};
+use crate::journal::{Compaction, Journal, JournalError};
 use crate::pipeline::{Pipeline, PipelineSettings, Records, Recovery};
 use crate::record::grafana::Annotator;
-use crate::record::journal::{Compaction, Journal, JournalError};
 use crate::record::metrics::Metrics;
 use crate::rules::{load_rules_dir, RuleErrors};
 use crate::settings::{AuthSettings, Settings, SettingsError};
@@ -161,7 +161,7 @@ impl Application {
         let compaction = Compaction {
             now_ms: Arc::new(move || crate::pipeline::unix_ms(clock.now())),
             keep_actions: crate::record::actions::KEEP,
-            grow_to: crate::record::journal::GROW_TO,
+            grow_to: crate::journal::GROW_TO,
         };
         let (journal, replayed) = Journal::open_compacted(&settings.data_dir, compaction)?;
         let rate_clock = InjectedClock(deps.clock.clone());

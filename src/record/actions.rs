@@ -1,10 +1,11 @@
-//! Recent actions as the journal tells them, newest first: what `GET /api/v1/actions` serves.
-//! Filled from the journal on start and kept current by every append.
+//! Recent actions as the journal tells them, newest first: what `GET /api/v1/actions` and the
+//! status page show. The journal's [`ActionHistory`] (the reader recovery and compaction use too),
+//! bounded, filled on start and kept current by every append.
 
-use super::journal::{Entry, Outcome};
 use crate::act::Change;
+use crate::journal::history::{ActionHistory, ActionStory};
+use crate::journal::{Entry, Outcome};
 use serde::Serialize;
-use std::collections::VecDeque;
 use std::sync::Mutex;
 
 /// How many recent actions are kept (here, and by journal compaction for this history).
@@ -27,61 +28,55 @@ pub struct ActionView {
     pub reason: String,
 }
 
-/// The last actions, bounded.
+impl From<&ActionStory> for ActionView {
+    fn from(story: &ActionStory) -> Self {
+        let intent = &story.intent;
+        let ended = story.ended.as_ref();
+        let change = ended.and_then(|e| e.change).or(story.target);
+        Self {
+            id: intent.id.clone(),
+            time_ms: intent.time_ms,
+            rule: intent.rule.clone(),
+            alert: intent.alert.clone(),
+            fingerprint: intent.fingerprint.clone(),
+            service: intent.service.clone(),
+            action: intent.action.kind().as_str(),
+            change: change.as_ref().map(Change::to_string),
+            outcome: ended.map(|e| e.outcome),
+            outcome_time_ms: ended.map(|e| e.time_ms),
+            reason: ended.map(|e| e.reason.clone()).unwrap_or_default(),
+        }
+    }
+}
+
+/// The last [`KEEP`] actions.
 #[derive(Debug, Default)]
 pub struct ActionLog {
-    actions: Mutex<VecDeque<ActionView>>,
+    history: Mutex<ActionHistory>,
 }
 
 impl ActionLog {
     /// Fold one journal entry in.
     pub fn apply(&self, entry: &Entry) {
-        let mut actions = self.actions.lock().unwrap_or_else(|e| e.into_inner());
-        match entry {
-            Entry::Intent(i) => {
-                actions.push_front(ActionView {
-                    id: i.id.clone(),
-                    time_ms: i.time_ms,
-                    rule: i.rule.clone(),
-                    alert: i.alert.clone(),
-                    fingerprint: i.fingerprint.clone(),
-                    service: i.service.clone(),
-                    action: i.action.kind().as_str(),
-                    change: i.change.as_ref().map(Change::to_string),
-                    outcome: None,
-                    outcome_time_ms: None,
-                    reason: String::new(),
-                });
-                actions.truncate(KEEP);
-            }
-            Entry::Target { id, change, .. } => {
-                if let Some(view) = actions.iter_mut().find(|a| &a.id == id) {
-                    view.change = Some(change.to_string());
-                }
-            }
-            Entry::Template { .. } => {}
-            Entry::Outcome {
-                id,
-                time_ms,
-                outcome,
-                reason,
-                change,
-            } => {
-                if let Some(view) = actions.iter_mut().find(|a| &a.id == id) {
-                    view.outcome = Some(*outcome);
-                    view.outcome_time_ms = Some(*time_ms);
-                    view.reason = reason.clone();
-                    if let Some(change) = change {
-                        view.change = Some(change.to_string());
-                    }
-                }
-            }
-        }
+        let mut history = self.history.lock().unwrap_or_else(|e| e.into_inner());
+        history.apply(entry);
+        history.keep_newest(KEEP);
+    }
+
+    /// Start from a journal's whole history (at start-up).
+    pub fn replace(&self, mut history: ActionHistory) {
+        history.keep_newest(KEEP);
+        *self.history.lock().unwrap_or_else(|e| e.into_inner()) = history;
     }
 
     /// The `limit` newest actions.
     pub fn recent(&self, limit: usize) -> Vec<ActionView> {
-        let actions = self.actions.lock().unwrap_or_else(|e| e.into_inner());
-        actions.iter().take(limit).cloned().collect()
+        let history = self.history.lock().unwrap_or_else(|e| e.into_inner());
+        history
+            .iter()
+            .rev()
+            .take(limit)
+            .map(ActionView::from)
+            .collect()
     }
 }

@@ -3,7 +3,6 @@
 
 pub mod actions;
 pub mod grafana;
-pub mod journal;
 pub mod metrics;
 
 use crate::decision::{Decision, DecisionRecord};

@@ -1,5 +1,5 @@
-//! The journal: append-only JSON lines under `data_dir`, one line per intent, per resolved target
-//! and per outcome. Appends are fsynced before they are acknowledged, and a burst shares fsyncs:
+//! The journal step: append-only JSON lines under `data_dir`, one line per intent, per resolved
+//! target and per outcome. Appends are fsynced before they are acknowledged, and a burst shares fsyncs:
 //! the writer thread takes every line waiting, writes them, syncs once and acknowledges them all.
 
 use crate::act::{Change, Template};
@@ -18,6 +18,7 @@ pub const JOURNAL_FILE: &str = "journal.jsonl";
 pub const GROW_TO: u64 = 4 << 20;
 
 mod compact;
+pub mod history;
 
 /// What compaction keeps of the journal (see `compact`): actions still needed and the last
 /// `keep_actions`. It runs at start and again whenever the running journal has grown past
