@@ -1,6 +1,9 @@
 //! Behaviour through the real HTTP server (port 0) and the real swarm. Docker must be reachable:
 //! run `scripts/test.sh`, which sets it up; these tests fail, never skip, without it.
 
+#[path = "../common/docker_proxy.rs"]
+#[allow(dead_code)]
+mod docker_proxy;
 mod grafana_standin;
 mod helpers;
 
@@ -8,6 +11,7 @@ mod actions;
 mod bad_input;
 mod hostile;
 mod observability;
+mod proxy;
 mod restart;
 mod safety;
 mod scaling;
