@@ -6,6 +6,7 @@ pub mod docker;
 pub mod endpoint;
 pub mod raw;
 pub mod template;
+pub mod view;
 
 use bollard::models::ServiceSpec;
 use std::collections::HashMap;

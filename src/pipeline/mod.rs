@@ -16,8 +16,9 @@ mod worker;
 
 pub use recover::Recovery;
 
+use crate::act::view::SwarmView;
 use crate::act::{Change, DockerError, ServiceState, Swarm};
-use crate::clock::Clock;
+use crate::clock::{Clock, SystemClock};
 use crate::decision::{Decision, DecisionRecord};
 use crate::gate::{is_valid_service_name, Budgets, Cooldowns, DeliveryKey, Refusal};
 use crate::parse::{Alert, Notification};
@@ -117,6 +118,8 @@ pub struct Pipeline {
     absent: Cache<String, ()>,
     settings: PipelineSettings,
     ids: IdSource,
+    /// What the operator pages read (status page, readiness, `docker_up`): shared, ≤ 1 s old.
+    view: SwarmView,
 }
 
 impl Pipeline {
@@ -129,6 +132,11 @@ impl Pipeline {
     ) -> Self {
         Self {
             rules: RwLock::new(Arc::new(rules)),
+            view: SwarmView::new(
+                swarm.clone(),
+                Arc::new(SystemClock),
+                settings.opt_in_label.clone(),
+            ),
             swarm,
             cooldowns: Cooldowns::new(clock.clone()),
             budgets: Budgets::new(
@@ -164,6 +172,11 @@ impl Pipeline {
 
     pub fn swarm(&self) -> &Arc<dyn Swarm> {
         &self.swarm
+    }
+
+    /// The swarm as the operator pages see it (see [`SwarmView`]).
+    pub fn swarm_view(&self) -> &SwarmView {
+        &self.view
     }
 
     /// The pipeline's (injected) clock.

@@ -11,6 +11,7 @@ mod actions;
 mod bad_input;
 mod hostile;
 mod observability;
+mod pages;
 mod proxy;
 mod restart;
 mod safety;
