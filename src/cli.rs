@@ -3,6 +3,7 @@
 //! Errors reach the user as one clear message and exit code 1, never as a panic.
 
 use crate::act::docker::DockerSwarm;
+use crate::act::endpoint::Endpoint;
 use crate::clock::SystemClock;
 use crate::companion;
 use crate::parse::parse_notification;
@@ -133,6 +134,8 @@ fn serve(config: Option<PathBuf>, dry_run: bool) -> Result<(), String> {
 fn check(config: Option<PathBuf>) -> Result<(), String> {
     let settings = settings(config)?;
     Auth::from_settings(&settings.auth).map_err(|e| e.to_string())?;
+    // The same parse `serve` and the companions use, so what passes here connects there.
+    Endpoint::configured(&settings.docker.host).map_err(|e| format!("config: {e}"))?;
     if settings.tls.enabled() {
         crate::receive::tls::server_config(&settings.tls).map_err(|e| e.to_string())?;
     }

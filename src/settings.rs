@@ -26,6 +26,11 @@ pub enum SettingsError {
     },
     #[error("config: {what} {path} is empty")]
     EmptySecret { what: &'static str, path: String },
+    #[error(
+        "config: auth.protect_pages = true needs credentials to check; set auth.bearer_token_file \
+         or auth.basic_username + auth.basic_password_file"
+    )]
+    PagesWithoutAuth,
     #[error("config: auth.basic_username and auth.basic_password_file go together")]
     HalfBasicAuth,
     #[error("config: grafana: {0}")]
@@ -87,6 +92,9 @@ pub struct AuthSettings {
     pub basic_username: String,
     pub basic_password_file: String,
     pub allow_unauthenticated: bool,
+    /// `/`, `/api/v1/actions` and `/metrics` need the same credentials as `/webhook`
+    /// (`/-/healthy` and `/-/ready` stay open for container health checks).
+    pub protect_pages: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -311,6 +319,10 @@ impl Settings {
         // A verified client certificate is authentication too.
         let has_auth =
             !a.bearer_token_file.is_empty() || !a.basic_username.is_empty() || t.verifies_clients();
+        // Protecting the pages with no credentials would silently protect nothing.
+        if a.protect_pages && a.bearer_token_file.is_empty() && a.basic_username.is_empty() {
+            return Err(SettingsError::PagesWithoutAuth);
+        }
         if !addr.ip().is_loopback() && !has_auth && !a.allow_unauthenticated {
             return Err(SettingsError::Unauthenticated(addr));
         }

@@ -160,3 +160,40 @@ fn logs_are_logfmt_by_default_and_json_on_request() {
     assert_eq!(value["fields"]["message"], "rules loaded");
     assert_eq!(value["fields"]["rules"], 6);
 }
+
+/// `check` with `env` added to the process environment.
+fn check_with_env(env: &[(&str, &str)]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_swarmpilot"))
+        .arg("check")
+        .current_dir(root())
+        .env("SWARMPILOT_RULES_DIR", "rules")
+        .env_remove("DOCKER_HOST")
+        .envs(env.iter().copied())
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("swarmpilot runs")
+}
+
+#[test]
+fn check_rejects_a_docker_host_it_cannot_reach_and_names_the_fix() {
+    for (key, value) in [
+        ("SWARMPILOT_DOCKER__HOST", "ssh://admin@manager"),
+        ("SWARMPILOT_DOCKER__HOST", "docker.sock"),
+        ("DOCKER_HOST", "npipe:////./pipe/docker_engine"),
+    ] {
+        let out = check_with_env(&[(key, value)]);
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{key}={value}: {stderr}");
+        assert!(stderr.contains(value), "{key}={value}: {stderr}");
+        assert!(
+            stderr.contains("use unix:///path/to/docker.sock"),
+            "{key}={value}: {stderr}"
+        );
+    }
+}
+
+#[test]
+fn check_accepts_a_plain_socket_path_in_docker_host() {
+    let out = check_with_env(&[("DOCKER_HOST", "/var/run/docker.sock")]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+}

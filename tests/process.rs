@@ -276,3 +276,41 @@ async fn sigterm_mid_update_waits_for_the_answer_and_journals_the_outcome() {
     assert_eq!(outcome[0]["outcome"], "succeeded", "{}", outcome[0]);
     assert_eq!(svc.desired_replicas(), 3);
 }
+
+/// `DOCKER_HOST` as a plain socket path: the real binary reaches Docker with it for every call,
+/// the service update and the raw `PreviousSpec` read of a rollback alike.
+#[tokio::test]
+async fn a_plain_socket_path_in_docker_host_reaches_docker() {
+    let svc = TestService::opted_in("envhost", 1).await;
+    docker(&[
+        "service",
+        "update",
+        "--detach",
+        "--no-resolve-image",
+        "--image",
+        "swarmpilot-test/busybox:2",
+        &svc.name,
+    ])
+    .unwrap();
+    wait_for(|| svc.update_state() == "completed", "v2 rolled out").await;
+    let instance = Instance::new();
+    let process = instance
+        .start_with_env("", &[("DOCKER_HOST", "/var/run/docker.sock")])
+        .await;
+
+    let answer: Value = reqwest::Client::new()
+        .post(format!("{}/webhook?wait=true", process.address))
+        .bearer_auth(TOKEN)
+        .json(&alert_payload("TestBadRollout", &svc.name))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(answer["decisions"][0]["decision"], "executed", "{answer}");
+    assert_eq!(
+        svc.inspect("{{.Spec.TaskTemplate.ContainerSpec.Image}}"),
+        "swarmpilot-test/busybox:1"
+    );
+}

@@ -1,5 +1,6 @@
 //! The real swarm: the single place that builds the bollard client and speaks to the engine.
 
+use super::endpoint::Endpoint;
 use super::{
     Change, DockerError, JobTask, ServiceMode, ServiceState, ServiceSummary, Swarm, SwarmFuture,
     Template, ACTION_LABEL,
@@ -8,7 +9,7 @@ use bollard::models::{Service, ServiceSpec};
 use bollard::query_parameters::{
     ListServicesOptionsBuilder, ListTasksOptionsBuilder, UpdateServiceOptions,
 };
-use bollard::{Docker, API_DEFAULT_VERSION};
+use bollard::Docker;
 use std::collections::HashMap;
 use std::sync::RwLock;
 use std::time::Duration;
@@ -27,7 +28,7 @@ pub async fn opted_in_services(
 /// A swarm manager reached through the Docker Engine API.
 #[derive(Debug)]
 pub struct DockerSwarm {
-    host: String,
+    endpoint: Endpoint,
     timeout: Duration,
     /// Built on first use and kept; an engine whose socket is missing at start is retried on the
     /// next call, so swarmpilot starts while Docker is down and reports it on `/-/ready`.
@@ -38,35 +39,29 @@ impl DockerSwarm {
     /// Prepare a client for `host` (empty: `DOCKER_HOST`, else the local socket). Only a host
     /// swarmpilot cannot understand is an error here; an absent engine is found out per call.
     pub fn connect(host: &str, timeout: Duration) -> Result<Self, DockerError> {
-        let known = host.is_empty()
-            || ["unix://", "/", "tcp://", "http://"]
-                .iter()
-                .any(|p| host.starts_with(p));
-        if !known {
-            return Err(DockerError::Unreachable(format!(
-                "docker.host {host:?} must start with unix://, tcp:// or http://"
-            )));
-        }
+        Ok(Self::at(Endpoint::configured(host)?, timeout))
+    }
+
+    /// Prepare a client for an endpoint already resolved.
+    pub fn at(endpoint: Endpoint, timeout: Duration) -> Self {
         let swarm = Self {
-            host: host.to_string(),
+            endpoint,
             timeout,
             client: RwLock::new(None),
         };
         let _ = swarm.client();
-        Ok(swarm)
+        swarm
+    }
+
+    /// Where this client reaches the engine.
+    pub fn endpoint(&self) -> &Endpoint {
+        &self.endpoint
     }
 
     fn build_client(&self) -> Result<Docker, DockerError> {
-        let secs = self.timeout.as_secs().max(1);
-        let host = self.host.as_str();
-        let docker = if host.is_empty() {
-            Docker::connect_with_defaults().map(|d| d.with_timeout(Duration::from_secs(secs)))
-        } else if host.starts_with("tcp://") || host.starts_with("http://") {
-            Docker::connect_with_http(host, secs, API_DEFAULT_VERSION)
-        } else {
-            Docker::connect_with_unix(host, secs, API_DEFAULT_VERSION)
-        };
-        docker.map_err(|e| DockerError::Unreachable(e.to_string()))
+        self.endpoint
+            .bollard(self.timeout)
+            .map_err(|e| DockerError::Unreachable(e.to_string()))
     }
 
     fn client(&self) -> Result<Docker, DockerError> {
@@ -167,13 +162,13 @@ impl DockerSwarm {
 
     async fn previous(&self, id: &str) -> Result<Option<Template>, DockerError> {
         let raw =
-            super::raw::get_json(&self.host, &format!("/services/{id}"), self.timeout).await?;
+            super::raw::get_json(&self.endpoint, &format!("/services/{id}"), self.timeout).await?;
         Ok(Template::from_raw(&raw["PreviousSpec"]["TaskTemplate"]))
     }
 
     async fn previous_action_label(&self, id: &str) -> Result<Option<String>, DockerError> {
         let raw =
-            super::raw::get_json(&self.host, &format!("/services/{id}"), self.timeout).await?;
+            super::raw::get_json(&self.endpoint, &format!("/services/{id}"), self.timeout).await?;
         Ok(raw["PreviousSpec"]["Labels"][ACTION_LABEL]
             .as_str()
             .map(String::from))

@@ -3,8 +3,10 @@
 //! service and the integration tests use.
 
 pub mod docker;
+pub mod endpoint;
 pub mod raw;
 pub mod template;
+pub mod view;
 
 use bollard::models::ServiceSpec;
 use std::collections::HashMap;
@@ -148,6 +150,9 @@ pub enum DockerError {
     /// The spec changed between our read and our update; re-read and recompute.
     #[error("update out of sequence")]
     OutOfSequence,
+    /// `docker.host` / `DOCKER_HOST` names no engine swarmpilot can reach.
+    #[error(transparent)]
+    Endpoint(#[from] endpoint::EndpointError),
     /// The engine answered with an error.
     #[error("Docker API error {status}: {message}")]
     Api { status: u16, message: String },

@@ -1,42 +1,41 @@
 //! Raw engine JSON for the few fields bollard's model does not carry (a service's `PreviousSpec`),
-//! over the same hyper stack bollard uses, on the same host.
+//! over the same hyper stack bollard uses, on the same [`Endpoint`].
 
+use super::endpoint::Endpoint;
 use super::DockerError;
 use http_body_util::{BodyExt, Empty};
 use hyper::body::Bytes;
+use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use serde_json::Value;
 use std::time::Duration;
 
-const DEFAULT_SOCKET: &str = "/var/run/docker.sock";
-
-/// GET `path` from the engine at `host` (as in `docker.host`) and parse the JSON answer.
-pub async fn get_json(host: &str, path: &str, timeout: Duration) -> Result<Value, DockerError> {
-    let host = if host.is_empty() {
-        std::env::var("DOCKER_HOST").unwrap_or_else(|_| format!("unix://{DEFAULT_SOCKET}"))
-    } else {
-        host.to_string()
-    };
+/// GET `path` from the engine at `endpoint` and parse the JSON answer.
+pub async fn get_json(
+    endpoint: &Endpoint,
+    path: &str,
+    timeout: Duration,
+) -> Result<Value, DockerError> {
     let request = async {
-        if let Some(socket) = host
-            .strip_prefix("unix://")
-            .or_else(|| host.strip_prefix("unix:"))
-        {
-            let uri: hyper::Uri = hyperlocal::Uri::new(socket, path).into();
-            let client = Client::builder(TokioExecutor::new())
-                .build::<_, Empty<Bytes>>(hyperlocal::UnixConnector);
-            fetch(client.get(uri).await).await
-        } else {
-            let base = host.replacen("tcp://", "http://", 1);
-            let uri: hyper::Uri = format!("{base}{path}")
-                .parse()
-                .map_err(|e| DockerError::Unreachable(format!("bad docker.host: {e}")))?;
-            let client =
-                Client::builder(TokioExecutor::new()).build::<_, Empty<Bytes>>(
-                    hyper_util::client::legacy::connect::HttpConnector::new(),
-                );
-            fetch(client.get(uri).await).await
+        match endpoint {
+            Endpoint::Unix(socket) => {
+                let uri: hyper::Uri = hyperlocal::Uri::new(socket, path).into();
+                let client = Client::builder(TokioExecutor::new())
+                    .build::<_, Empty<Bytes>>(hyperlocal::UnixConnector);
+                fetch(client.get(uri).await).await
+            }
+            Endpoint::Http(authority) => {
+                let uri = hyper::Uri::builder()
+                    .scheme("http")
+                    .authority(authority.as_str())
+                    .path_and_query(path)
+                    .build()
+                    .map_err(|e| DockerError::Unreachable(format!("GET {path}: {e}")))?;
+                let client = Client::builder(TokioExecutor::new())
+                    .build::<_, Empty<Bytes>>(HttpConnector::new());
+                fetch(client.get(uri).await).await
+            }
         }
     };
     tokio::time::timeout(timeout, request)

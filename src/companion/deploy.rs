@@ -5,6 +5,7 @@
 
 use super::converge::{self, Progress, Settle};
 use crate::act::docker::classify;
+use crate::act::endpoint::Endpoint;
 use crate::act::DockerError;
 use crate::settings::Settings;
 use bollard::models::Service;
@@ -76,6 +77,7 @@ pub async fn run(
     if args.name.is_some() && args.files.len() > 1 {
         return Err(DeployError::NameWithManyFiles);
     }
+    let endpoint = Endpoint::configured(&settings.docker.host).map_err(DockerError::from)?;
     let mut out = String::new();
     for file in &args.files {
         let stack = match &args.name {
@@ -83,7 +85,7 @@ pub async fn run(
             None => stack_name(file)?,
         };
         std::fs::metadata(file).map_err(|e| DeployError::File(file.display().to_string(), e))?;
-        stack_deploy(&settings.docker.host, file, &stack, &args.resolve_image).await?;
+        stack_deploy(&endpoint, file, &stack, &args.resolve_image).await?;
         let converged = wait_stack(docker, &stack, args.deadline).await?;
         let _ = writeln!(
             out,
@@ -105,9 +107,10 @@ pub fn stack_name(file: &Path) -> Result<String, DeployError> {
         .ok_or_else(|| DeployError::NoName(file.display().to_string()))
 }
 
-/// The docker CLI on the engine swarmpilot uses (`docker.host`, else the CLI's own default).
+/// The docker CLI on the very engine swarmpilot uses: always told the endpoint explicitly, in the
+/// URL form the CLI understands (it rejects a plain socket path in `DOCKER_HOST`).
 async fn stack_deploy(
-    host: &str,
+    endpoint: &Endpoint,
     file: &Path,
     stack: &str,
     resolve_image: &str,
@@ -117,9 +120,7 @@ async fn stack_deploy(
         .args(["stack", "deploy", "--resolve-image", resolve_image, "-c"])
         .arg(file)
         .arg(stack);
-    if !host.is_empty() {
-        command.env("DOCKER_HOST", host);
-    }
+    command.env("DOCKER_HOST", endpoint.url());
     let output = tokio::task::spawn_blocking(move || command.output())
         .await
         .map_err(|e| DeployError::Spawn(std::io::Error::other(e)))?

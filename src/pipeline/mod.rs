@@ -17,8 +17,9 @@ mod worker;
 
 pub use recover::Recovery;
 
+use crate::act::view::SwarmView;
 use crate::act::{Change, DockerError, ServiceState, Swarm};
-use crate::clock::Clock;
+use crate::clock::{Clock, SystemClock};
 use crate::decision::{Decision, DecisionRecord};
 use crate::gate::{
     is_valid_service_name, owner_of, Budgets, Cooldowns, DeliveryKey, Refusal, Window,
@@ -121,6 +122,8 @@ pub struct Pipeline {
     settings: PipelineSettings,
     ids: IdSource,
     execution: shutdown::Execution,
+    /// What the operator pages read (status page, readiness, `docker_up`): shared, ≤ 1 s old.
+    view: SwarmView,
 }
 
 impl Pipeline {
@@ -133,6 +136,11 @@ impl Pipeline {
     ) -> Self {
         Self {
             rules: RwLock::new(Arc::new(rules)),
+            view: SwarmView::new(
+                swarm.clone(),
+                Arc::new(SystemClock),
+                settings.opt_in_label.clone(),
+            ),
             swarm,
             cooldowns: Cooldowns::new(clock.clone()),
             budgets: Budgets::new(
@@ -169,6 +177,11 @@ impl Pipeline {
 
     pub fn swarm(&self) -> &Arc<dyn Swarm> {
         &self.swarm
+    }
+
+    /// The swarm as the operator pages see it (see [`SwarmView`]).
+    pub fn swarm_view(&self) -> &SwarmView {
+        &self.view
     }
 
     /// The pipeline's (injected) clock.

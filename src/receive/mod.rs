@@ -5,6 +5,7 @@
 pub mod auth;
 pub mod body;
 pub mod error;
+mod limit;
 mod observe;
 pub mod routes;
 pub mod status;
@@ -43,6 +44,8 @@ pub struct AppState {
     rules_dir: PathBuf,
     auth_settings: AuthSettings,
     opt_in_label: String,
+    /// `auth.protect_pages`: `/`, `/api/v1/actions` and `/metrics` need the webhook's credentials.
+    protect_pages: bool,
 }
 
 impl AppState {
@@ -56,6 +59,14 @@ impl AppState {
             let wait = not_until.wait_time_from(self.rate_clock.now());
             ApiError::TooManyRequests(wait.as_secs() + u64::from(wait.subsec_nanos() > 0))
         })
+    }
+
+    /// The webhook's auth on an operator page, when `auth.protect_pages` asks for it.
+    pub fn check_page_auth(&self, req: &HttpRequest) -> Result<(), ApiError> {
+        match self.protect_pages {
+            true => self.check_auth(req),
+            false => Ok(()),
+        }
     }
 
     pub fn check_auth(&self, req: &HttpRequest) -> Result<(), ApiError> {
@@ -198,6 +209,7 @@ impl Application {
             rules_dir: settings.rules_dir.clone(),
             auth_settings: settings.auth.clone(),
             opt_in_label: settings.opt_in_label.clone(),
+            protect_pages: settings.auth.protect_pages,
         });
         let server = serve(listener, state.clone(), settings, tls)?;
         tracing::info!(port, tls = settings.tls.enabled(), "listening");
@@ -250,6 +262,8 @@ fn serve(
     let server = HttpServer::new(move || {
         App::new()
             .app_data(state.clone())
+            // Registered first, so it runs inside the metrics middleware: 429s are counted.
+            .wrap(middleware::from_fn(limit::client_rate))
             .wrap(middleware::from_fn(observe::http_metrics))
             .route("/webhook", web::post().to(routes::webhook))
             .route("/metrics", web::get().to(routes::metrics))

@@ -37,7 +37,7 @@ pub async fn http_metrics(
 pub fn spawn_docker_probe(pipeline: Arc<Pipeline>) {
     tokio::spawn(async move {
         loop {
-            let result = pipeline.swarm().ping().await;
+            let result = pipeline.swarm_view().ping().await;
             pipeline.note_docker(&result);
             tokio::time::sleep(PROBE_EVERY).await;
         }

@@ -33,7 +33,6 @@ pub async fn webhook(
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    state.check_client_rate(&req)?;
     state.check_auth(&req)?;
     let query = web::Query::<WebhookQuery>::from_query(req.query_string())
         .map_err(|e| ApiError::BadQuery(e.to_string()))?;
@@ -77,10 +76,14 @@ async fn answer_webhook(
 }
 
 /// `GET /metrics`: Prometheus text format.
-pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
-    HttpResponse::Ok()
+pub async fn metrics(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    state.check_page_auth(&req)?;
+    Ok(HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
-        .body(state.pipeline.metrics().render())
+        .body(state.pipeline.metrics().render()))
 }
 
 /// `POST /-/reload`: reload rules and secrets (the same as SIGHUP); authenticated like /webhook.
@@ -88,7 +91,6 @@ pub async fn reload(
     req: HttpRequest,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    state.check_client_rate(&req)?;
     state.check_auth(&req)?;
     match state.reload() {
         Ok(rules) => Ok(HttpResponse::Ok().json(serde_json::json!({
@@ -103,10 +105,12 @@ pub async fn healthy() -> HttpResponse {
     HttpResponse::Ok().json(serde_json::json!({ "status": "healthy" }))
 }
 
-/// `GET /-/ready`: rules are loaded and the Docker engine answers.
+/// `GET /-/ready`: rules are loaded and the Docker engine answers (as of at most a second ago:
+/// probes from every replica and load balancer share one ping). Open even with
+/// `auth.protect_pages`: container health checks carry no credentials.
 pub async fn ready(state: web::Data<AppState>) -> HttpResponse {
     let rules = state.pipeline.rules().len();
-    let ping = state.pipeline.swarm().ping().await;
+    let ping = state.pipeline.swarm_view().ping().await;
     state.pipeline.note_docker(&ping);
     match ping {
         Ok(()) => HttpResponse::Ok().json(serde_json::json!({
@@ -131,6 +135,7 @@ pub async fn actions(
     req: HttpRequest,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
+    state.check_page_auth(&req)?;
     let query = web::Query::<ActionsQuery>::from_query(req.query_string())
         .map_err(|e| ApiError::BadQuery(e.to_string()))?;
     let actions = state.pipeline.recent_actions(query.limit.min(1000));

@@ -1,11 +1,12 @@
 //! `GET /`: the page an operator opens first. Plain server-rendered HTML (maud escapes every
 //! value), no scripts, refreshed every 15 s: managed services, cooldowns, recent actions.
 
+use super::error::ApiError;
 use super::AppState;
 use crate::act::ServiceSummary;
 use crate::gate::Window;
 use crate::record::actions::ActionView;
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use maud::{html, Markup, PreEscaped, DOCTYPE};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -17,9 +18,12 @@ table{border-collapse:collapse;width:100%}th,td{text-align:left;padding:.3rem .6
 th{background:#f3f5f7}.ok{color:#137333}.bad{color:#b3261e;font-weight:600}.muted{color:#6b7280}\
 .pill{padding:.1rem .45rem;border-radius:.6rem;background:#eef2f6}";
 
-pub async fn page(state: web::Data<AppState>) -> HttpResponse {
+pub async fn page(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    state.check_page_auth(&req)?;
     let pipeline = &state.pipeline;
-    let services = pipeline.swarm().managed_services(&state.opt_in_label).await;
+    // Shared and at most a second old: a dashboard left open, or a flood of GETs, costs Docker
+    // one service list and one task list per second.
+    let services = pipeline.swarm_view().services().await;
     pipeline.note_docker(&services);
     let mut cooldowns = pipeline.cooldowns();
     cooldowns.sort_by(|a, b| a.0.cmp(&b.0));
@@ -53,9 +57,9 @@ pub async fn page(state: web::Data<AppState>) -> HttpResponse {
             }
         }
     };
-    HttpResponse::Ok()
+    Ok(HttpResponse::Ok()
         .content_type("text/html; charset=utf-8")
-        .body(body.into_string())
+        .body(body.into_string()))
 }
 
 fn services_table(services: &[ServiceSummary]) -> Markup {

@@ -98,6 +98,10 @@ fn file_then_env_override() {
     "[prometheus]\nurl = \"http//x\"",
     "is not an http:// or https:// URL"
 )]
+#[case::protect_pages_without_credentials(
+    "[auth]\nprotect_pages = true",
+    "auth.protect_pages = true needs credentials to check"
+)]
 #[case::request_timeout(
     "[limits]\nrequest_timeout = \"forever\"",
     "invalid duration \"forever\""
@@ -105,6 +109,16 @@ fn file_then_env_override() {
 fn rejects(#[case] toml: &str, #[case] expected: &str) {
     let err = load(toml, &[]).unwrap_err().to_string();
     assert!(err.contains(expected), "{err}");
+}
+
+#[test]
+fn pages_are_open_by_default_and_protected_from_file_or_env() {
+    assert!(!load("", &[]).unwrap().auth.protect_pages);
+    let token = "[auth]\nbearer_token_file = \"/run/secrets/t\"";
+    let from_file = load(&format!("{token}\nprotect_pages = true"), &[]).unwrap();
+    assert!(from_file.auth.protect_pages);
+    let from_env = load(token, &[("SWARMPILOT_AUTH__PROTECT_PAGES", "true")]).unwrap();
+    assert!(from_env.auth.protect_pages);
 }
 
 #[test]

@@ -84,6 +84,33 @@ async fn rollback_is_allowed_on_a_paused_bad_rollout() {
     svc.wait_running(2).await;
 }
 
+/// `docker.host` as a plain socket path (what `-v /var/run/docker.sock:…` users write): the raw
+/// `PreviousSpec` read must reach the engine too, or every rollback is refused.
+#[tokio::test]
+async fn rollback_executes_with_a_plain_socket_path_as_docker_host() {
+    let app = spawn_app_with(AppOptions {
+        docker_host: "/var/run/docker.sock".into(),
+        ..Default::default()
+    })
+    .await;
+    let svc = TestService::opted_in("rollback_plain", 1).await;
+    docker(&[
+        "service",
+        "update",
+        "--detach",
+        "--no-resolve-image",
+        "--image",
+        V2,
+        &svc.name,
+    ])
+    .unwrap();
+    wait_for(|| svc.update_state() == "completed", "v2 rolled out").await;
+
+    let d = app.fire("TestBadRollout", &svc.name).await;
+    assert_eq!(only(&d)["decision"], "executed", "{d:?}");
+    assert_eq!(image(&svc), V1, "v1 is back");
+}
+
 fn backup_rule(name: &str, alert: &str, job: &str) -> String {
     format!(
         "rules:\n  - name: {name}\n    match: ['alertname=\"{alert}\"']\n    action: backup_now\n    job: {job}\n    cooldown: 0s\n"

@@ -45,6 +45,8 @@ pub struct AppOptions {
     pub dashboard_uid: String,
     /// Reuse a data_dir (and its journal) from an earlier app.
     pub reuse: Option<(Arc<tempfile::TempDir>, ManualClock)>,
+    /// `auth.protect_pages`: the operator pages need the token too.
+    pub protect_pages: bool,
 }
 
 impl Default for AppOptions {
@@ -61,6 +63,7 @@ impl Default for AppOptions {
             grafana_url: String::new(),
             dashboard_uid: String::new(),
             reuse: None,
+            protect_pages: false,
         }
     }
 }
@@ -101,6 +104,7 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
         ..Default::default()
     };
     settings.auth.bearer_token_file = token_file.display().to_string();
+    settings.auth.protect_pages = options.protect_pages;
     settings.limits.max_body_bytes = options.max_body_bytes;
     settings.limits.requests_per_second_per_client = options.requests_per_second_per_client;
     settings.limits.actions_per_service_per_hour = options.actions_per_service_per_hour;

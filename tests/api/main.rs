@@ -13,6 +13,7 @@ mod disk_full;
 mod hostile;
 mod lost_answer;
 mod observability;
+mod pages;
 mod proxy;
 mod restart;
 mod safety;

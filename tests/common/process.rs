@@ -146,12 +146,30 @@ impl Instance {
             .expect("swarmpilot check runs")
     }
 
+    /// As [`Instance::start`] with extra environment variables for the process (`DOCKER_HOST`).
+    pub async fn start_with_env(&self, docker_host: &str, env: &[(&str, &str)]) -> Process {
+        let mut process = self.spawn_with_env(docker_host, &Self::test_rules(), &[], env);
+        wait_healthy(&mut process, self).await;
+        process
+    }
+
     /// Start the binary without waiting for it.
     pub fn spawn(&self, docker_host: &str, rules: &Path, extra: &[(&str, &str)]) -> Process {
+        self.spawn_with_env(docker_host, rules, extra, &[])
+    }
+
+    fn spawn_with_env(
+        &self,
+        docker_host: &str,
+        rules: &Path,
+        extra: &[(&str, &str)],
+        env: &[(&str, &str)],
+    ) -> Process {
         let port = free_loopback_port();
         let config = self.write_config(port, docker_host, rules, extra);
         let child = Command::new(env!("CARGO_BIN_EXE_swarmpilot"))
             .args(["serve", "--config", config.to_str().unwrap()])
+            .envs(env.iter().copied())
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
             .stderr(self.log_file())
