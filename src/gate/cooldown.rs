@@ -6,7 +6,7 @@
 //! same alert delivered again (an Alertmanager retry, an HA peer) finds the cooldown it started,
 //! with its own key in it, and is a `duplicate`; any other alert in that window is `cooldown`.
 
-use crate::clock::Clock;
+use crate::clock::{saturating_add, Clock};
 use crate::rules::ActionKind;
 use moka::sync::Cache;
 use moka::Expiry;
@@ -85,7 +85,7 @@ impl<K: Hash + Eq + Clone + Send + Sync + 'static> Deadlines<K> {
     }
 
     pub fn start_tagged(&self, key: K, length: Duration, tag: u64) {
-        self.restore(key, self.clock.now() + length, tag);
+        self.restore(key, saturating_add(self.clock.now(), length), tag);
     }
 
     /// Keep `key` active until an absolute time (restoring from the journal).
@@ -185,6 +185,28 @@ mod tests {
         );
         assert_eq!(cooldowns.remaining(&key("api", ActionKind::ScaleUp)), None);
         cooldowns.clear(&key("web", ActionKind::ScaleUp));
+        assert_eq!(cooldowns.remaining(&key("web", ActionKind::ScaleUp)), None);
+    }
+
+    /// A cooldown too long for the clock (a journal from before the bounds, a test) used to
+    /// panic the HTTP worker with "overflow when adding duration"; now it lasts until the far
+    /// future and is still found.
+    #[rstest]
+    #[case::u64_seconds(Duration::from_secs(u64::MAX))]
+    #[case::duration_max(Duration::MAX)]
+    fn an_unrepresentable_cooldown_saturates(#[case] length: Duration) {
+        let clock = ManualClock::default();
+        let cooldowns = Cooldowns::new(Arc::new(clock.clone()));
+        cooldowns.start_tagged(key("web", ActionKind::ScaleUp), length, 9);
+        let (left, tag) = cooldowns
+            .remaining_with_tag(&key("web", ActionKind::ScaleUp))
+            .expect("still cooling down");
+        assert_eq!(tag, 9);
+        assert!(
+            left > Duration::from_secs(1000 * 365 * 24 * 3600),
+            "{left:?}"
+        );
+        clock.advance(Duration::MAX);
         assert_eq!(cooldowns.remaining(&key("web", ActionKind::ScaleUp)), None);
     }
 }
