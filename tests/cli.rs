@@ -160,3 +160,25 @@ fn logs_are_logfmt_by_default_and_json_on_request() {
     assert_eq!(value["fields"]["message"], "rules loaded");
     assert_eq!(value["fields"]["rules"], 6);
 }
+
+/// Numbers that used to wrap (step) or panic every matching webhook (cooldown) stop `check`.
+#[test]
+fn check_rejects_numbers_out_of_range_with_file_line_column() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("edge.yml");
+    std::fs::write(
+        &file,
+        "rules:\n  - name: huge-cooldown\n    match: ['alertname=\"A\"']\n    action: restart\n    cooldown: 18446744073709551615s\n  - name: huge-step\n    match: ['alertname=\"B\"']\n    action: scale_up\n    step: 18446744073709551615\n    max_replicas: 10\n",
+    )
+    .unwrap();
+    let out = swarmpilot(&["check"], dir.path().to_str().unwrap());
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
+    let stderr = text(&out.stderr);
+    let file = file.display();
+    for expected in [
+        format!("{file}:5:15: cooldown \"18446744073709551615s\" is too long: at most 365d"),
+        format!("{file}:9:11: step must be a whole number from 1 to 10000, not \"18446744073709551615\""),
+    ] {
+        assert!(stderr.contains(&expected), "missing {expected:?} in:\n{stderr}");
+    }
+}

@@ -2,7 +2,7 @@
 //! errors of all files are reported together so one `swarmpilot check` run shows everything.
 
 use super::matcher::Matcher;
-use super::{Action, ActionKind, Rule, RuleOrigin, RuleSet};
+use super::{Action, ActionKind, Rule, RuleOrigin, RuleSet, MAX_REPLICAS};
 use crate::parse::AlertStatus;
 use marked_yaml::{LoaderOptions, Marker, Spanned};
 use serde::Deserialize;
@@ -11,6 +11,10 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 const DEFAULT_COOLDOWN: Duration = Duration::from_secs(300);
+
+/// The longest cooldown a rule may ask for. A deadline is `now + cooldown`; a year is longer
+/// than any remediation window an operator means, and keeps every deadline representable.
+pub const MAX_COOLDOWN: Duration = Duration::from_secs(365 * 24 * 3600);
 
 /// One problem in one rule file.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -51,9 +55,11 @@ struct RawRule {
     on: Option<Spanned<String>>,
     service_label: Option<Spanned<String>>,
     action: Spanned<String>,
-    step: Option<Spanned<u64>>,
-    max_replicas: Option<Spanned<u64>>,
-    min_replicas: Option<Spanned<u64>>,
+    // Numbers are read as text and parsed here, so every bad value (negative, too large for a
+    // u64, past MAX_REPLICAS) gets one message naming the allowed range.
+    step: Option<Spanned<String>>,
+    max_replicas: Option<Spanned<String>>,
+    min_replicas: Option<Spanned<String>>,
     cooldown: Option<Spanned<String>>,
     job: Option<Spanned<String>>,
 }
@@ -289,10 +295,36 @@ impl RuleBuilder<'_> {
         let Some(raw) = raw else {
             return DEFAULT_COOLDOWN;
         };
-        humantime::parse_duration(raw).unwrap_or_else(|e| {
-            self.error(raw, format!("invalid duration {:?}: {e}", raw.as_str()));
-            DEFAULT_COOLDOWN
-        })
+        match humantime::parse_duration(raw) {
+            Ok(cooldown) if cooldown <= MAX_COOLDOWN => cooldown,
+            Ok(_) | Err(humantime::DurationError::NumberOverflow) => {
+                let message = format!(
+                    "cooldown {:?} is too long: at most {}d",
+                    raw.as_str(),
+                    MAX_COOLDOWN.as_secs() / (24 * 3600)
+                );
+                self.error(raw, message);
+                DEFAULT_COOLDOWN
+            }
+            Err(e) => {
+                self.error(raw, format!("invalid duration {:?}: {e}", raw.as_str()));
+                DEFAULT_COOLDOWN
+            }
+        }
+    }
+
+    /// A whole number in `min..=MAX_REPLICAS`, or an error naming the field and the range.
+    fn replicas(&mut self, field: &str, raw: &Spanned<String>, min: u64) -> Option<u64> {
+        let parsed = raw.trim().parse::<u64>().ok();
+        let valid = parsed.filter(|n| (min..=MAX_REPLICAS).contains(n));
+        if valid.is_none() {
+            let message = format!(
+                "{field} must be a whole number from {min} to {MAX_REPLICAS}, not {:?}",
+                raw.as_str()
+            );
+            self.error(raw, message);
+        }
+        valid
     }
 
     fn label_name(&mut self, raw: Option<&Spanned<String>>) -> String {
@@ -341,23 +373,32 @@ impl RuleBuilder<'_> {
             return None;
         };
         self.forbid_unused(kind, raw);
-        let step = self.step(raw.step.as_ref());
         match kind {
             ActionKind::ScaleUp => {
+                let step = self.step(raw.step.as_ref());
                 let Some(max) = &raw.max_replicas else {
                     let message = "scale_up needs max_replicas, the bound it never exceeds".into();
                     self.error(&raw.action, message);
                     return None;
                 };
+                // max_replicas 0 could never scale anything up.
+                let max_replicas = self.replicas("max_replicas", max, 1)?;
                 Some(Action::ScaleUp {
-                    step,
-                    max_replicas: **max,
+                    step: step?,
+                    max_replicas,
                 })
             }
-            ActionKind::ScaleDown => Some(Action::ScaleDown {
-                step,
-                min_replicas: raw.min_replicas.as_ref().map_or(1, |m| **m),
-            }),
+            ActionKind::ScaleDown => {
+                let step = self.step(raw.step.as_ref());
+                let min_replicas = match &raw.min_replicas {
+                    Some(min) => self.replicas("min_replicas", min, 0)?,
+                    None => 1,
+                };
+                Some(Action::ScaleDown {
+                    step: step?,
+                    min_replicas,
+                })
+            }
             ActionKind::Restart => Some(Action::Restart),
             ActionKind::Rollback => Some(Action::Rollback),
             ActionKind::BackupNow => match &raw.job {
@@ -377,21 +418,17 @@ impl RuleBuilder<'_> {
         }
     }
 
-    fn step(&mut self, raw: Option<&Spanned<u64>>) -> u64 {
+    fn step(&mut self, raw: Option<&Spanned<String>>) -> Option<u64> {
         match raw {
-            Some(step) if **step == 0 => {
-                self.error(step, "step must be at least 1".into());
-                1
-            }
-            Some(step) => **step,
-            None => 1,
+            Some(step) => self.replicas("step", step, 1),
+            None => Some(1),
         }
     }
 
     /// A field that the action ignores is almost always a mistake (a bound on the wrong action).
     fn forbid_unused(&mut self, kind: ActionKind, raw: &RawRule) {
         let scale = matches!(kind, ActionKind::ScaleUp | ActionKind::ScaleDown);
-        let unused: [(&str, Option<&Spanned<u64>>, bool); 3] = [
+        let unused: [(&str, Option<&Spanned<String>>, bool); 3] = [
             ("step", raw.step.as_ref(), scale),
             (
                 "max_replicas",

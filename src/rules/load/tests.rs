@@ -88,13 +88,9 @@ fn loads_every_field() {
     "rules:\n  - name: a\n    match: ['x=y']\n    action: restart\n    cooldwn: 5m\n",
     "r.yml:5:5: unknown field \"cooldwn\", expected one of name, match, on, service_label, action, step, max_replicas, min_replicas, cooldown, job"
 )]
-#[case::step_zero(
-    "rules:\n  - name: a\n    match: ['x=y']\n    action: scale_up\n    max_replicas: 3\n    step: 0\n",
-    "r.yml:6:11: step must be at least 1"
-)]
 #[case::step_not_number(
     "rules:\n  - name: a\n    match: ['x=y']\n    action: scale_up\n    max_replicas: 3\n    step: two\n",
-    "r.yml:6:11: invalid digit found in string"
+    "r.yml:6:11: step must be a whole number from 1 to 10000, not \"two\""
 )]
 #[case::scale_up_without_bound(
     "rules:\n  - name: a\n    match: ['x=y']\n    action: scale_up\n",
@@ -150,6 +146,116 @@ fn reports_file_line_column(#[case] text: &str, #[case] expected: &str) {
     assert!(
         errors.iter().any(|e| e.contains(expected)),
         "expected {expected:?} in {errors:#?}"
+    );
+}
+
+/// Each numeric field outside its range is an error at the value, naming the range: huge values
+/// used to wrap in `current ± step` (scale_up 6→5) or panic the HTTP worker (cooldown).
+#[rstest]
+#[case::step_zero(
+    "scale_up",
+    "step: 0",
+    "step must be a whole number from 1 to 10000, not \"0\""
+)]
+#[case::step_u64_max(
+    "scale_up",
+    "step: 18446744073709551615",
+    "step must be a whole number from 1 to 10000, not \"18446744073709551615\""
+)]
+#[case::step_2_pow_63(
+    "scale_down",
+    "step: 9223372036854775808",
+    "step must be a whole number from 1 to 10000, not \"9223372036854775808\""
+)]
+#[case::step_past_u64(
+    "scale_up",
+    "step: 99999999999999999999",
+    "step must be a whole number from 1 to 10000, not \"99999999999999999999\""
+)]
+#[case::step_negative(
+    "scale_down",
+    "step: -1",
+    "step must be a whole number from 1 to 10000, not \"-1\""
+)]
+#[case::step_just_over(
+    "scale_up",
+    "step: 10001",
+    "step must be a whole number from 1 to 10000, not \"10001\""
+)]
+#[case::max_zero(
+    "scale_up",
+    "max_replicas: 0",
+    "max_replicas must be a whole number from 1 to 10000, not \"0\""
+)]
+#[case::max_u64_max(
+    "scale_up",
+    "max_replicas: 18446744073709551615",
+    "max_replicas must be a whole number from 1 to 10000, not \"18446744073709551615\""
+)]
+#[case::min_just_over(
+    "scale_down",
+    "min_replicas: 10001",
+    "min_replicas must be a whole number from 0 to 10000, not \"10001\""
+)]
+#[case::min_negative(
+    "scale_down",
+    "min_replicas: -3",
+    "min_replicas must be a whole number from 0 to 10000, not \"-3\""
+)]
+#[case::cooldown_u64_seconds(
+    "restart",
+    "cooldown: 18446744073709551615s",
+    "cooldown \"18446744073709551615s\" is too long: at most 365d"
+)]
+#[case::cooldown_past_a_year(
+    "scale_up",
+    "cooldown: 366d",
+    "cooldown \"366d\" is too long: at most 365d"
+)]
+#[case::cooldown_past_duration(
+    "restart",
+    "cooldown: 99999999999999999999s",
+    "cooldown \"99999999999999999999s\" is too long: at most 365d"
+)]
+fn rejects_numbers_out_of_range(#[case] action: &str, #[case] field: &str, #[case] expected: &str) {
+    let bound = if action == "scale_up" {
+        "    max_replicas: 3\n"
+    } else {
+        ""
+    };
+    let bound = if field.starts_with("max_replicas") {
+        ""
+    } else {
+        bound
+    };
+    let text = format!(
+        "rules:\n  - name: a\n    match: ['x=y']\n    action: {action}\n{bound}    {field}\n"
+    );
+    let line = 5 + usize::from(!bound.is_empty());
+    let column = 5 + field.find(": ").unwrap() + 2;
+    let expected = format!("r.yml:{line}:{column}: {expected}");
+    assert_eq!(errors_of(&text), [expected]);
+}
+
+#[test]
+fn numbers_at_the_bounds_load() {
+    let text = "rules:\n  - name: up\n    match: ['x=y']\n    action: scale_up\n    step: 10000\n    max_replicas: 10000\n    cooldown: 365d\n  - name: down\n    match: ['x=y']\n    action: scale_down\n    step: 10000\n    min_replicas: 0\n    cooldown: 0s\n";
+    let (rules, errors) = parse_rule_file(Path::new("r.yml"), text);
+    assert!(errors.is_empty(), "{errors:?}");
+    assert_eq!(
+        rules[0].action,
+        Action::ScaleUp {
+            step: 10_000,
+            max_replicas: 10_000
+        }
+    );
+    assert_eq!(rules[0].cooldown, MAX_COOLDOWN);
+    assert_eq!(
+        rules[1].action,
+        Action::ScaleDown {
+            step: 10_000,
+            min_replicas: 0
+        }
     );
 }
 
