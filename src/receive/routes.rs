@@ -90,12 +90,10 @@ pub async fn reload(
 ) -> Result<HttpResponse, ApiError> {
     state.check_client_rate(&req)?;
     state.check_auth(&req)?;
-    match state.reload() {
-        Ok(rules) => Ok(HttpResponse::Ok().json(serde_json::json!({
-            "status": "reloaded", "rules": rules
-        }))),
-        Err(message) => Err(ApiError::ReloadFailed(message)),
-    }
+    let rules = state.reload().await?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({
+        "status": "reloaded", "rules": rules
+    })))
 }
 
 /// `GET /-/healthy`: the process answers.

@@ -64,28 +64,58 @@ struct RawRule {
     job: Option<Spanned<String>>,
 }
 
-/// Load every `*.yml` / `*.yaml` file of a directory, in file-name order.
+/// What one rules directory may hold. Far above any real rule set (the shipped rules are a few
+/// KiB), low enough that a runaway generator or a wrong directory cannot stall a reload or
+/// multiply memory: a 20 MB file of 105k rules took 9 s and 2 GB to load.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RuleLimits {
+    /// Bytes per file, checked from the file's metadata before it is read.
+    pub max_file_bytes: u64,
+    /// `*.yml` / `*.yaml` entries in the directory.
+    pub max_files: usize,
+    /// Rules across all files; loading stops at the first file that passes it.
+    pub max_rules: usize,
+}
+
+/// 1 MiB per rule file: thousands of rules.
+pub const MAX_RULE_FILE_BYTES: u64 = 1024 * 1024;
+/// 1,000 rule files per directory.
+pub const MAX_RULE_FILES: usize = 1_000;
+/// 10,000 rules in all: each is checked for every alert not indexed by `alertname`.
+pub const MAX_RULES: usize = 10_000;
+
+impl RuleLimits {
+    pub const DEFAULT: Self = Self {
+        max_file_bytes: MAX_RULE_FILE_BYTES,
+        max_files: MAX_RULE_FILES,
+        max_rules: MAX_RULES,
+    };
+}
+
+/// Load every `*.yml` / `*.yaml` file of a directory, in file-name order, within
+/// [`RuleLimits::DEFAULT`].
 pub fn load_rules_dir(dir: &Path) -> Result<RuleSet, RuleErrors> {
-    let files = rule_files(dir).map_err(|message| {
-        RuleErrors(vec![RuleError {
-            file: dir.to_path_buf(),
-            line: 0,
-            column: 0,
-            message,
-        }])
-    })?;
+    load_rules_dir_with(dir, RuleLimits::DEFAULT)
+}
+
+/// As [`load_rules_dir`], within `limits`.
+pub fn load_rules_dir_with(dir: &Path, limits: RuleLimits) -> Result<RuleSet, RuleErrors> {
+    let (files, mut errors) = rule_files(dir, limits)?;
     let mut rules = Vec::new();
     let mut names = Vec::new();
-    let mut errors = Vec::new();
     for file in files {
-        match std::fs::read_to_string(&file) {
+        match read_bounded(&file, limits.max_file_bytes) {
             Ok(text) => {
                 let mut parsed = parse_file(&file, &text);
                 rules.append(&mut parsed.rules);
                 names.append(&mut parsed.names);
                 errors.append(&mut parsed.errors);
             }
-            Err(e) => errors.push(at(&file, None, format!("cannot read: {e}"))),
+            Err(message) => errors.push(at(&file, None, message)),
+        }
+        if names.len() > limits.max_rules {
+            errors.push(too_many_rules(&names[limits.max_rules].1, limits.max_rules));
+            break;
         }
     }
     errors.extend(duplicate_names(&names));
@@ -96,18 +126,151 @@ pub fn load_rules_dir(dir: &Path) -> Result<RuleSet, RuleErrors> {
     }
 }
 
-fn rule_files(dir: &Path) -> Result<Vec<PathBuf>, String> {
-    let entries = std::fs::read_dir(dir).map_err(|e| format!("cannot read rules_dir: {e}"))?;
-    let mut files: Vec<PathBuf> = entries
+fn too_many_rules(first_over: &RuleOrigin, max: usize) -> RuleError {
+    RuleError {
+        file: first_over.file.clone(),
+        line: first_over.line,
+        column: first_over.column,
+        message: format!(
+            "more than {max} rules in rules_dir (the limit); remove unused or generated rules, \
+             or match several services with one rule"
+        ),
+    }
+}
+
+/// An error about the directory itself rather than a position in a file.
+fn dir_error(dir: &Path, message: String) -> RuleErrors {
+    RuleErrors(vec![RuleError {
+        file: dir.to_path_buf(),
+        line: 0,
+        column: 0,
+        message,
+    }])
+}
+
+/// The readable rule files of `dir`, sorted, and an error for every `*.yml` / `*.yaml` entry
+/// that is not (or does not lead to) a regular file: silently skipping one used to let `check`
+/// say "ok" about rules that were never loaded. Other entries are ignored.
+fn rule_files(
+    dir: &Path,
+    limits: RuleLimits,
+) -> Result<(Vec<PathBuf>, Vec<RuleError>), RuleErrors> {
+    let entries = std::fs::read_dir(dir)
+        .map_err(|e| dir_error(dir, format!("cannot read rules_dir: {e}")))?;
+    let mut paths: Vec<PathBuf> = entries
         .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.is_file())
         .filter(|p| {
             p.extension()
                 .is_some_and(|ext| ext == "yml" || ext == "yaml")
         })
         .collect();
-    files.sort();
-    Ok(files)
+    if paths.len() > limits.max_files {
+        let message = format!(
+            "rules_dir holds {} rule files, more than the limit of {}; merge them into fewer files",
+            paths.len(),
+            limits.max_files
+        );
+        return Err(dir_error(dir, message));
+    }
+    paths.sort();
+    let mut files = Vec::new();
+    let mut errors = Vec::new();
+    for path in paths {
+        match regular_file(&path, limits.max_file_bytes) {
+            Ok(()) => files.push(path),
+            Err(message) => errors.push(at(&path, None, message)),
+        }
+    }
+    Ok((files, errors))
+}
+
+/// Whether `path` is, or is a symlink to, a regular file within the size limit; otherwise what
+/// it is. Only metadata is read: opening a FIFO would block the loader.
+fn regular_file(path: &Path, max_bytes: u64) -> Result<(), String> {
+    let link = std::fs::symlink_metadata(path).map_err(|e| format!("cannot read: {e}"))?;
+    let via = if link.file_type().is_symlink() {
+        "a symlink to "
+    } else {
+        ""
+    };
+    let meta = std::fs::metadata(path).map_err(|e| unresolved(path, &e))?;
+    let kind = file_kind(meta.file_type());
+    if kind != "a regular file" {
+        return Err(format!(
+            "is {via}{kind}, not a rule file; rule files must be regular files (or symlinks to them)"
+        ));
+    }
+    if meta.len() > max_bytes {
+        return Err(too_large(meta.len(), max_bytes));
+    }
+    Ok(())
+}
+
+fn file_kind(file_type: std::fs::FileType) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    match file_type {
+        t if t.is_file() => "a regular file",
+        t if t.is_dir() => "a directory",
+        t if t.is_fifo() => "a FIFO",
+        t if t.is_socket() => "a socket",
+        t if t.is_char_device() => "a character device",
+        t if t.is_block_device() => "a block device",
+        _ => "an unknown kind of file",
+    }
+}
+
+/// Why a symlink (or path) does not resolve: dangling, a loop, or the OS's own reason.
+fn unresolved(path: &Path, e: &std::io::Error) -> String {
+    if e.kind() == std::io::ErrorKind::NotFound {
+        return "is a dangling symlink: its target does not exist".into();
+    }
+    if links_in_a_loop(path) {
+        return "is a symlink loop: following it never reaches a file".into();
+    }
+    format!("cannot read: {e}")
+}
+
+/// Follow `path`'s chain of symlinks (as Linux does, at most 40 hops) and say whether it comes
+/// back to a link it has seen. std does not name ELOOP as a stable `ErrorKind`.
+fn links_in_a_loop(path: &Path) -> bool {
+    let mut seen = std::collections::HashSet::new();
+    let mut current = path.to_path_buf();
+    for _ in 0..40 {
+        let Ok(target) = std::fs::read_link(&current) else {
+            return false;
+        };
+        if !seen.insert(current.clone()) {
+            return true;
+        }
+        current = match current.parent() {
+            Some(parent) => parent.join(target),
+            None => target,
+        };
+    }
+    true
+}
+
+fn too_large(bytes: u64, max_bytes: u64) -> String {
+    format!(
+        "file is {bytes} bytes, more than the limit of {max_bytes} bytes per rule file; \
+         split it into several files"
+    )
+}
+
+/// Read a file, never more than `max_bytes` (+1 to notice a file that grew since its metadata
+/// was read).
+fn read_bounded(path: &Path, max_bytes: u64) -> Result<String, String> {
+    use std::io::Read;
+    let file = std::fs::File::open(path).map_err(|e| format!("cannot read: {e}"))?;
+    let mut bytes = Vec::new();
+    file.take(max_bytes.saturating_add(1))
+        .read_to_end(&mut bytes)
+        .map_err(|e| format!("cannot read: {e}"))?;
+    let len = u64::try_from(bytes.len()).unwrap_or(u64::MAX);
+    if len > max_bytes {
+        return Err(too_large(len, max_bytes));
+    }
+    String::from_utf8(bytes).map_err(|e| format!("cannot read: {e}"))
 }
 
 /// One file's valid rules, the name of every rule (valid or not, to find duplicates), and errors.

@@ -373,3 +373,189 @@ fn mutated_rule_files_give_positioned_errors_never_a_panic() {
         }
     }
 }
+
+const ONE_RULE: &str = "rules:\n  - name: ok\n    match: ['x=y']\n    action: restart\n";
+
+fn rules_dir_with(entries: impl FnOnce(&Path)) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("good.yml"), ONE_RULE).unwrap();
+    entries(dir.path());
+    dir
+}
+
+fn load_errors(dir: &Path, limits: RuleLimits) -> Vec<String> {
+    match load_rules_dir_with(dir, limits) {
+        Ok(rules) => panic!("loaded {} rules, expected errors", rules.len()),
+        Err(errors) => errors.0.iter().map(ToString::to_string).collect(),
+    }
+}
+
+fn mkfifo(path: &Path) {
+    let status = std::process::Command::new("mkfifo")
+        .arg(path)
+        .status()
+        .expect("mkfifo runs");
+    assert!(status.success());
+}
+
+/// Each rule-file entry that is not a readable regular file is an error naming it and what it
+/// is; `check` used to skip them silently and say "ok". A FIFO is never opened (it would block).
+#[rstest]
+#[case::dangling_symlink(
+    |d: &Path| std::os::unix::fs::symlink(d.join("gone.yml"), d.join("x.yml")).unwrap(),
+    "is a dangling symlink: its target does not exist"
+)]
+#[case::symlink_loop(
+    |d: &Path| {
+        std::os::unix::fs::symlink(d.join("y.yml"), d.join("x.yml")).unwrap();
+        std::os::unix::fs::symlink(d.join("x.yml"), d.join("y.yml")).unwrap();
+    },
+    "is a symlink loop: following it never reaches a file"
+)]
+#[case::self_loop(
+    |d: &Path| std::os::unix::fs::symlink("x.yml", d.join("x.yml")).unwrap(),
+    "is a symlink loop: following it never reaches a file"
+)]
+#[case::fifo(|d: &Path| mkfifo(&d.join("x.yml")), "is a FIFO, not a rule file; rule files must be regular files (or symlinks to them)")]
+#[case::symlink_to_fifo(
+    |d: &Path| {
+        mkfifo(&d.join("pipe"));
+        std::os::unix::fs::symlink(d.join("pipe"), d.join("x.yml")).unwrap();
+    },
+    "is a symlink to a FIFO, not a rule file; rule files must be regular files (or symlinks to them)"
+)]
+#[case::device(
+    |d: &Path| std::os::unix::fs::symlink("/dev/null", d.join("x.yml")).unwrap(),
+    "is a symlink to a character device, not a rule file; rule files must be regular files (or symlinks to them)"
+)]
+#[case::directory(
+    |d: &Path| std::fs::create_dir(d.join("x.yml")).unwrap(),
+    "is a directory, not a rule file; rule files must be regular files (or symlinks to them)"
+)]
+#[case::socket(
+    |d: &Path| drop(std::os::unix::net::UnixListener::bind(d.join("x.yml")).unwrap()),
+    "is a socket, not a rule file; rule files must be regular files (or symlinks to them)"
+)]
+fn reports_entries_that_are_not_regular_files(#[case] make: fn(&Path), #[case] expected: &str) {
+    let dir = rules_dir_with(make);
+    let errors = load_errors(dir.path(), RuleLimits::DEFAULT);
+    let file = dir.path().join("x.yml");
+    let mut expected = vec![format!("{}:1:1: {expected}", file.display())];
+    if errors.len() == 2 {
+        // The loop's other link is reported too.
+        expected.push(errors[1].clone());
+        assert!(
+            errors[1].contains("y.yml:1:1: is a symlink loop"),
+            "{errors:?}"
+        );
+    }
+    assert_eq!(errors, expected);
+}
+
+#[test]
+fn symlinks_to_rule_files_and_other_entries_are_fine() {
+    let dir = rules_dir_with(|d| {
+        std::fs::create_dir(d.join("sub")).unwrap();
+        std::fs::write(d.join("sub/real.yaml"), ONE_RULE.replace("ok", "linked")).unwrap();
+        std::os::unix::fs::symlink(d.join("sub/real.yaml"), d.join("linked.yaml")).unwrap();
+        std::os::unix::fs::symlink(d.join("gone"), d.join("README")).unwrap();
+        mkfifo(&d.join("pipe.txt"));
+    });
+    assert_eq!(load_rules_dir(dir.path()).unwrap().len(), 2);
+}
+
+#[test]
+fn a_file_over_the_size_limit_is_refused_before_it_is_read() {
+    let dir = rules_dir_with(|d| {
+        let padding = "#".repeat(MAX_RULE_FILE_BYTES as usize - ONE_RULE.len() + 1);
+        std::fs::write(d.join("big.yml"), format!("{ONE_RULE}{padding}")).unwrap();
+    });
+    let big = dir.path().join("big.yml");
+    assert_eq!(
+        load_errors(dir.path(), RuleLimits::DEFAULT),
+        [format!(
+            "{}:1:1: file is 1048577 bytes, more than the limit of 1048576 bytes per rule file; split it into several files",
+            big.display()
+        )]
+    );
+    // Exactly at the limit loads.
+    std::fs::write(
+        &big,
+        format!("{}\n", "#".repeat(MAX_RULE_FILE_BYTES as usize - 1)),
+    )
+    .unwrap();
+    assert!(load_rules_dir(dir.path()).is_ok());
+}
+
+#[test]
+fn a_file_that_grows_after_its_size_was_checked_is_refused() {
+    let dir = rules_dir_with(|_| {});
+    let file = dir.path().join("good.yml");
+    assert!(read_bounded(&file, ONE_RULE.len() as u64).is_ok());
+    let error = read_bounded(&file, 10).unwrap_err();
+    assert_eq!(
+        error,
+        "file is 11 bytes, more than the limit of 10 bytes per rule file; split it into several files"
+    );
+}
+
+#[test]
+fn too_many_files_is_an_error_naming_the_limit() {
+    let dir = rules_dir_with(|d| {
+        for i in 0..3 {
+            std::fs::write(d.join(format!("r{i}.yaml")), "").unwrap();
+        }
+    });
+    let limits = RuleLimits {
+        max_files: 3,
+        ..RuleLimits::DEFAULT
+    };
+    assert_eq!(
+        load_errors(dir.path(), limits),
+        [format!(
+            "{}:0:0: rules_dir holds 4 rule files, more than the limit of 3; merge them into fewer files",
+            dir.path().display()
+        )]
+    );
+    let limits = RuleLimits {
+        max_files: 4,
+        ..RuleLimits::DEFAULT
+    };
+    assert!(load_rules_dir_with(dir.path(), limits).is_ok());
+}
+
+#[test]
+fn too_many_rules_is_an_error_at_the_first_rule_past_the_limit() {
+    let rule = |name: &str| format!("  - name: {name}\n    match: ['x=y']\n    action: restart\n");
+    let dir = rules_dir_with(|d| {
+        let text = format!("rules:\n{}{}", rule("a"), rule("b"));
+        std::fs::write(d.join("more.yml"), text).unwrap();
+        // Never read: loading stops at the file that passes the limit.
+        std::fs::write(d.join("z.yml"), "rules: [oops").unwrap();
+    });
+    let limits = RuleLimits {
+        max_rules: 2,
+        ..RuleLimits::DEFAULT
+    };
+    let more = dir.path().join("more.yml");
+    assert_eq!(
+        load_errors(dir.path(), limits),
+        [format!(
+            "{}:5:11: more than 2 rules in rules_dir (the limit); remove unused or generated rules, or match several services with one rule",
+            more.display()
+        )]
+    );
+    let limits = RuleLimits {
+        max_rules: 3,
+        ..RuleLimits::DEFAULT
+    };
+    std::fs::remove_file(dir.path().join("z.yml")).unwrap();
+    assert_eq!(load_rules_dir_with(dir.path(), limits).unwrap().len(), 3);
+}
+
+#[test]
+fn the_default_limits_are_the_documented_ones() {
+    assert_eq!(MAX_RULE_FILE_BYTES, 1_048_576);
+    assert_eq!(MAX_RULE_FILES, 1_000);
+    assert_eq!(MAX_RULES, 10_000);
+}
