@@ -182,3 +182,32 @@ fn check_rejects_numbers_out_of_range_with_file_line_column() {
         assert!(stderr.contains(&expected), "missing {expected:?} in:\n{stderr}");
     }
 }
+
+/// `check` used to say "ok" while skipping these; a FIFO must not hang it either.
+#[test]
+fn check_reports_rule_entries_that_are_not_regular_files() {
+    let dir = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink(dir.path().join("gone.yml"), dir.path().join("dangling.yml"))
+        .unwrap();
+    let fifo = dir.path().join("pipe.yaml");
+    assert!(Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    let out = swarmpilot(&["check"], dir.path().to_str().unwrap());
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
+    let stderr = text(&out.stderr);
+    for expected in [
+        format!(
+            "{}:1:1: is a dangling symlink: its target does not exist",
+            dir.path().join("dangling.yml").display()
+        ),
+        format!("{}:1:1: is a FIFO, not a rule file", fifo.display()),
+    ] {
+        assert!(
+            stderr.contains(&expected),
+            "missing {expected:?} in:\n{stderr}"
+        );
+    }
+}
