@@ -39,6 +39,86 @@ pub enum SettingsError {
     PrometheusUrl(String),
     #[error("config: tls.cert_file and tls.key_file go together{0}")]
     HalfTls(&'static str),
+    #[error("config: {key} = {value} is out of range: {range}")]
+    OutOfRange {
+        key: &'static str,
+        value: String,
+        range: String,
+    },
+}
+
+/// The shortest duration a timeout may be: zero would disable it (actix-web, reqwest) or fail
+/// every call, neither of which an operator means.
+const NONZERO: Duration = Duration::from_millis(1);
+const HOUR: Duration = Duration::from_secs(3600);
+const DAY: Duration = Duration::from_secs(24 * 3600);
+
+/// The range of each duration key. Upper bounds keep every `now + value` far from overflow and
+/// are well past any sensible setting: a timeout of a day is already a hang.
+fn duration_bounds(s: &Settings) -> [(&'static str, Duration, Duration, Duration); 7] {
+    [
+        ("docker.timeout", s.docker.timeout, NONZERO, HOUR),
+        (
+            "docker.retry_for",
+            s.docker.retry_for,
+            Duration::ZERO,
+            30 * DAY,
+        ),
+        (
+            "limits.request_timeout",
+            s.limits.request_timeout,
+            NONZERO,
+            HOUR,
+        ),
+        ("backup.timeout", s.backup.timeout, NONZERO, 30 * DAY),
+        (
+            "secrets.prune_interval",
+            s.secrets.prune_interval,
+            Duration::ZERO,
+            30 * DAY,
+        ),
+        ("secrets.grace", s.secrets.grace, Duration::ZERO, 365 * DAY),
+        ("prometheus.timeout", s.prometheus.timeout, NONZERO, HOUR),
+    ]
+}
+
+/// The largest request body: a notification of thousands of alerts is a few MiB; a bound keeps
+/// one request from holding much memory.
+pub const MAX_BODY_BYTES: u64 = 64 * 1024 * 1024;
+/// The largest per-client rate and action budgets. Budgets keep one timestamp per action in the
+/// window, and a rate of N per second spreads over 1 s / N, so both must stay finite and sane.
+pub const MAX_RATE: u64 = 100_000;
+pub const MAX_BUDGET: u64 = 10_000;
+
+/// The range of each numeric key (0 turns a limit off where the README says so).
+fn number_bounds(s: &Settings) -> [(&'static str, u64, u64, u64); 4] {
+    let l = &s.limits;
+    [
+        (
+            "limits.max_body_bytes",
+            u64::try_from(l.max_body_bytes).unwrap_or(u64::MAX),
+            1,
+            MAX_BODY_BYTES,
+        ),
+        (
+            "limits.requests_per_second_per_client",
+            l.requests_per_second_per_client.into(),
+            0,
+            MAX_RATE,
+        ),
+        (
+            "limits.actions_per_minute",
+            l.actions_per_minute.into(),
+            0,
+            MAX_BUDGET,
+        ),
+        (
+            "limits.actions_per_service_per_hour",
+            l.actions_per_service_per_hour.into(),
+            0,
+            MAX_BUDGET,
+        ),
+    ]
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -296,6 +376,7 @@ impl Settings {
     }
 
     fn validate(&self) -> Result<(), SettingsError> {
+        self.validate_ranges()?;
         let addr = self.listen_addr()?;
         let a = &self.auth;
         if a.basic_username.is_empty() != a.basic_password_file.is_empty() {
@@ -327,6 +408,47 @@ impl Settings {
             return Err(SettingsError::Unauthenticated(addr));
         }
         Ok(())
+    }
+}
+
+impl Settings {
+    /// Every duration and number within its range, or an error naming the first key that is not.
+    fn validate_ranges(&self) -> Result<(), SettingsError> {
+        for (key, value, min, max) in duration_bounds(self) {
+            if !(min..=max).contains(&value) {
+                return Err(SettingsError::OutOfRange {
+                    key,
+                    value: show(value),
+                    range: format!("from {} to {}", show(min), show(max)),
+                });
+            }
+        }
+        for (key, value, min, max) in number_bounds(self) {
+            if !(min..=max).contains(&value) {
+                return Err(SettingsError::OutOfRange {
+                    key,
+                    value: value.to_string(),
+                    range: format!("from {min} to {max}"),
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A duration in its largest whole unit ("30d", "1h", "90s"), the way an operator writes it;
+/// humantime's own format counts months of 30.44 days.
+fn show(d: Duration) -> String {
+    let secs = d.as_secs();
+    if d.subsec_nanos() != 0 {
+        return humantime::format_duration(d).to_string();
+    }
+    let unit = [(86_400, "d"), (3600, "h"), (60, "m")]
+        .into_iter()
+        .find(|(size, _)| secs != 0 && secs.is_multiple_of(*size));
+    match unit {
+        Some((size, suffix)) => format!("{}{suffix}", secs / size),
+        None => format!("{secs}s"),
     }
 }
 

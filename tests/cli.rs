@@ -197,3 +197,54 @@ fn check_accepts_a_plain_socket_path_in_docker_host() {
     let out = check_with_env(&[("DOCKER_HOST", "/var/run/docker.sock")]);
     assert!(out.status.success(), "{}", text(&out.stderr));
 }
+
+/// Numbers that used to wrap (step) or panic every matching webhook (cooldown) stop `check`.
+#[test]
+fn check_rejects_numbers_out_of_range_with_file_line_column() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("edge.yml");
+    std::fs::write(
+        &file,
+        "rules:\n  - name: huge-cooldown\n    match: ['alertname=\"A\"']\n    action: restart\n    cooldown: 18446744073709551615s\n  - name: huge-step\n    match: ['alertname=\"B\"']\n    action: scale_up\n    step: 18446744073709551615\n    max_replicas: 10\n",
+    )
+    .unwrap();
+    let out = swarmpilot(&["check"], dir.path().to_str().unwrap());
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
+    let stderr = text(&out.stderr);
+    let file = file.display();
+    for expected in [
+        format!("{file}:5:15: cooldown \"18446744073709551615s\" is too long: at most 365d"),
+        format!("{file}:9:11: step must be a whole number from 1 to 10000, not \"18446744073709551615\""),
+    ] {
+        assert!(stderr.contains(&expected), "missing {expected:?} in:\n{stderr}");
+    }
+}
+
+/// `check` used to say "ok" while skipping these; a FIFO must not hang it either.
+#[test]
+fn check_reports_rule_entries_that_are_not_regular_files() {
+    let dir = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink(dir.path().join("gone.yml"), dir.path().join("dangling.yml"))
+        .unwrap();
+    let fifo = dir.path().join("pipe.yaml");
+    assert!(Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    let out = swarmpilot(&["check"], dir.path().to_str().unwrap());
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
+    let stderr = text(&out.stderr);
+    for expected in [
+        format!(
+            "{}:1:1: is a dangling symlink: its target does not exist",
+            dir.path().join("dangling.yml").display()
+        ),
+        format!("{}:1:1: is a FIFO, not a rule file", fifo.display()),
+    ] {
+        assert!(
+            stderr.contains(&expected),
+            "missing {expected:?} in:\n{stderr}"
+        );
+    }
+}

@@ -123,7 +123,7 @@ impl DockerSwarm {
         let mut spec = service.spec.clone();
         stamp(&mut spec, action_id);
         match change {
-            Change::Replicas { to, .. } => set_replicas(&mut spec, to),
+            Change::Replicas { to, .. } => set_replicas(&mut spec, to)?,
             Change::ForceUpdate { to, .. } => {
                 let template = spec.task_template.get_or_insert_with(Default::default);
                 template.force_update = Some(to);
@@ -132,7 +132,7 @@ impl DockerSwarm {
                 let template = spec.task_template.get_or_insert_with(Default::default);
                 template.force_update = Some(to);
                 if service.mode != ServiceMode::ReplicatedJob {
-                    set_replicas(&mut spec, 1);
+                    set_replicas(&mut spec, 1)?;
                 }
             }
             Change::Template { .. } => {
@@ -305,10 +305,15 @@ fn stamp(spec: &mut ServiceSpec, action_id: &str) {
         .insert(ACTION_LABEL.to_string(), action_id.to_string());
 }
 
-fn set_replicas(spec: &mut ServiceSpec, replicas: u64) {
+/// Swarm keeps replicas as an `i64` (bollard's model): a larger count is refused, not cast to a
+/// negative number.
+fn set_replicas(spec: &mut ServiceSpec, replicas: u64) -> Result<(), DockerError> {
+    let count = i64::try_from(replicas)
+        .map_err(|_| DockerError::Unrepresentable(format!("{replicas} replicas")))?;
     let mode = spec.mode.get_or_insert_with(Default::default);
     let replicated = mode.replicated.get_or_insert_with(Default::default);
-    replicated.replicas = Some(replicas as i64);
+    replicated.replicas = Some(count);
+    Ok(())
 }
 
 fn service_name(service: &Service) -> Option<&str> {
@@ -393,4 +398,28 @@ fn is_transient(message: &str) -> bool {
     ]
     .iter()
     .any(|needle| message.contains(needle))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn replicas_of(spec: &ServiceSpec) -> Option<i64> {
+        spec.mode.as_ref()?.replicated.as_ref()?.replicas
+    }
+
+    #[test]
+    fn set_replicas_refuses_counts_past_i64_instead_of_casting_them_negative() {
+        let mut spec = ServiceSpec::default();
+        set_replicas(&mut spec, 3).unwrap();
+        assert_eq!(replicas_of(&spec), Some(3));
+        for huge in [u64::MAX, 1 << 63] {
+            let err = set_replicas(&mut spec, huge).unwrap_err();
+            assert_eq!(
+                err.to_string(),
+                format!("cannot ask Docker for {huge} replicas")
+            );
+            assert_eq!(replicas_of(&spec), Some(3), "the spec is left as it was");
+        }
+    }
 }

@@ -156,6 +156,10 @@ pub enum DockerError {
     /// The engine answered with an error.
     #[error("Docker API error {status}: {message}")]
     Api { status: u16, message: String },
+    /// The change cannot be expressed to the engine (a replica count past its signed 64-bit
+    /// field, from a journal written before rules were bounded): never sent, never retried.
+    #[error("cannot ask Docker for {0}")]
+    Unrepresentable(String),
 }
 
 pub type SwarmFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, DockerError>> + Send + 'a>>;

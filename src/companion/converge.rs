@@ -135,7 +135,7 @@ pub async fn wait(
     current: &(dyn Fn(&Task) -> bool + Sync),
     rolled_back_ok: bool,
 ) -> Result<(), WaitError> {
-    let deadline = Instant::now() + timeout;
+    let deadline = crate::clock::saturating_add_instant(Instant::now(), timeout);
     let mut settle = Settle::new(STABLE);
     loop {
         let service = docker

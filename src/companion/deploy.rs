@@ -141,7 +141,7 @@ async fn wait_stack(
     stack: &str,
     timeout: Duration,
 ) -> Result<Vec<String>, DeployError> {
-    let deadline = Instant::now() + timeout;
+    let deadline = crate::clock::saturating_add_instant(Instant::now(), timeout);
     let mut settles = HashMap::new();
     let mut progress = stack_progress(docker, stack, &mut settles).await?;
     if progress.is_empty() {

@@ -213,7 +213,7 @@ async fn sample(
     targets: Vec<Target>,
     window: Duration,
 ) -> Vec<(Observed, Option<sizing::Recommendation>)> {
-    let until = Instant::now() + window;
+    let until = crate::clock::saturating_add_instant(Instant::now(), window);
     let containers: usize = targets.iter().map(|t| t.containers.len()).sum();
     let what = format!("{containers} containers of {} services", targets.len());
     let streams = targets.iter().map(|t| {

@@ -7,7 +7,7 @@
 //! refused by the cluster budget used to drain every service's hourly budget with actions that
 //! never ran.) Budgets are tens of actions, so an exact sliding log of admission times is cheap.
 
-use crate::clock::Clock;
+use crate::clock::{saturating_add, saturating_sub, Clock};
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
@@ -28,12 +28,16 @@ impl Log {
 
     /// How long until one more fits, or `None` when it fits now.
     fn wait(&mut self, limit: u32, window: Duration, now: SystemTime) -> Option<Duration> {
-        self.forget_before(now.checked_sub(window).unwrap_or(SystemTime::UNIX_EPOCH));
+        self.forget_before(saturating_sub(now, window));
         if self.0.len() < limit as usize {
             return None;
         }
         let oldest = self.0[self.0.len() - limit as usize];
-        Some((oldest + window).duration_since(now).unwrap_or_default())
+        Some(
+            saturating_add(oldest, window)
+                .duration_since(now)
+                .unwrap_or_default(),
+        )
     }
 }
 
@@ -128,7 +132,7 @@ impl Budgets {
 }
 
 fn round(d: Duration) -> Duration {
-    Duration::from_secs(d.as_secs() + u64::from(d.subsec_nanos() > 0))
+    Duration::from_secs(crate::clock::whole_secs_up(d))
 }
 
 #[cfg(test)]

@@ -2,7 +2,7 @@
 
 use crate::act::{Change, ServiceMode, ServiceState};
 use crate::decision::Decision;
-use crate::rules::Action;
+use crate::rules::{Action, MAX_REPLICAS};
 
 /// Service labels that narrow a rule's bounds (the tighter bound wins).
 pub const MIN_REPLICAS_LABEL: &str = "swarmpilot.min_replicas";
@@ -74,11 +74,13 @@ pub fn plan_change(
         }
     }
     match action {
-        Action::ScaleUp { step, max_replicas } => scale(service, *step as i64, *max_replicas),
-        Action::ScaleDown { step, min_replicas } => scale(service, -(*step as i64), *min_replicas),
+        Action::ScaleUp { step, max_replicas } => scale(service, signed(*step), *max_replicas),
+        Action::ScaleDown { step, min_replicas } => {
+            scale(service, signed(*step).saturating_neg(), *min_replicas)
+        }
         Action::Restart => Ok(Change::ForceUpdate {
             from: service.force_update,
-            to: service.force_update + 1,
+            to: next_force_update(service)?,
         }),
         Action::Rollback => match context.rollback_to {
             Some(to) if to != service.template.hash() => Ok(Change::Template {
@@ -120,7 +122,28 @@ fn job_run(service: &ServiceState, job_running: bool) -> Result<Change, Refusal>
     }
     Ok(Change::Job {
         from: service.force_update,
-        to: service.force_update + 1,
+        to: next_force_update(service)?,
+    })
+}
+
+/// A step as a signed delta. Rules bound steps to `MAX_REPLICAS`, but an action can also come
+/// back from a journal written before that bound: saturate rather than wrap (`u64::MAX as i64`
+/// is -1, which turned a scale_up into a scale_down).
+fn signed(step: u64) -> i64 {
+    i64::try_from(step).unwrap_or(i64::MAX)
+}
+
+/// ForceUpdate + 1; the engine's counter is any u64 a client set, so its maximum is refused
+/// rather than wrapped to 0 (which the engine would not see as a new update).
+fn next_force_update(service: &ServiceState) -> Result<u64, Refusal> {
+    service.force_update.checked_add(1).ok_or_else(|| {
+        refuse(
+            Decision::Refused,
+            format!(
+                "service {} has ForceUpdate {}, the largest possible; reset it with a manual update",
+                service.name, service.force_update
+            ),
+        )
     })
 }
 
@@ -135,10 +158,9 @@ fn scale(service: &ServiceState, delta: i64, rule_bound: u64) -> Result<Change, 
     let up = delta > 0;
     let (label, bound) = if up {
         let label = label_bound(service, MAX_REPLICAS_LABEL)?;
-        (
-            MAX_REPLICAS_LABEL,
-            label.map_or(rule_bound, |l| l.min(rule_bound)),
-        )
+        // A rule bound replayed from an old journal may exceed MAX_REPLICAS; never go past it.
+        let bound = label.map_or(rule_bound, |l| l.min(rule_bound));
+        (MAX_REPLICAS_LABEL, bound.min(MAX_REPLICAS))
     } else {
         let label = label_bound(service, MIN_REPLICAS_LABEL)?;
         (
@@ -182,18 +204,21 @@ pub fn clamp_step(current: u64, delta: i64, bound: u64) -> u64 {
     }
 }
 
+/// A replica bound from a service label: a whole number up to [`MAX_REPLICAS`]. Anything else
+/// (negative, huge, not a number) is refused with the range, never wrapped or clamped silently.
 fn label_bound(service: &ServiceState, label: &str) -> Result<Option<u64>, Refusal> {
-    match service.labels.get(label) {
-        None => Ok(None),
-        Some(value) => value.trim().parse().map(Some).map_err(|_| {
-            refuse(
-                Decision::Refused,
-                format!(
-                    "label {label}={value:?} on {} is not a whole number",
-                    service.name
-                ),
-            )
-        }),
+    let Some(value) = service.labels.get(label) else {
+        return Ok(None);
+    };
+    match value.trim().parse::<u64>() {
+        Ok(bound) if bound <= MAX_REPLICAS => Ok(Some(bound)),
+        _ => Err(refuse(
+            Decision::Refused,
+            format!(
+                "label {label}={value:?} on {} is not a whole number from 0 to {MAX_REPLICAS}",
+                service.name
+            ),
+        )),
     }
 }
 

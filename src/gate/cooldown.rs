@@ -307,4 +307,28 @@ mod tests {
             Some((Window::Running(_), 1))
         ));
     }
+
+    /// A cooldown too long for the clock (a journal from before the bounds, a test) used to
+    /// panic the HTTP worker with "overflow when adding duration"; now it lasts until the far
+    /// future and is still found.
+    #[rstest]
+    #[case::u64_seconds(Duration::from_secs(u64::MAX))]
+    #[case::duration_max(Duration::MAX)]
+    fn an_unrepresentable_cooldown_saturates(#[case] length: Duration) {
+        let clock = ManualClock::default();
+        let cooldowns = Cooldowns::new(Arc::new(clock.clone()));
+        let k = key("web", ActionKind::ScaleUp);
+        cooldowns.hold(k.clone(), 9, 1);
+        cooldowns.run_from_now(&k, 1, length);
+        let Some((Window::Running(left), tag)) = cooldowns.window(&k) else {
+            panic!("still cooling down");
+        };
+        assert_eq!(tag, 9);
+        assert!(
+            left > Duration::from_secs(1000 * 365 * 24 * 3600),
+            "{left:?}"
+        );
+        clock.advance(Duration::MAX);
+        assert_eq!(cooldowns.window(&k), None);
+    }
 }

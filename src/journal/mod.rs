@@ -268,7 +268,7 @@ fn compact_file(
     let mut keep = keep.into_iter();
     entries.retain(|_| keep.next().unwrap_or(true));
     let file = rewrite(path, entries)?;
-    let took_ms = started.elapsed().as_millis() as u64;
+    let took_ms = crate::clock::duration_ms(started.elapsed());
     tracing::info!(path = %path.display(), kept, dropped = total - kept, took_ms, "journal compacted");
     Ok(Some(file))
 }

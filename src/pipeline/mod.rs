@@ -36,7 +36,7 @@ use locks::ServiceLocks;
 use moka::sync::Cache;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 use templates::TemplateHistory;
 use tokio::sync::oneshot;
 
@@ -519,7 +519,7 @@ impl Pipeline {
             status: alert.status.as_str().to_string(),
             service: name.to_string(),
             action: rule.action.clone(),
-            cooldown_ms: u64::try_from(rule.cooldown.as_millis()).unwrap_or(u64::MAX),
+            cooldown_ms: crate::clock::duration_ms(rule.cooldown),
             change,
         }
     }
@@ -579,20 +579,13 @@ fn no_match(alert: &Alert) -> DecisionRecord {
     }
 }
 
-pub(crate) fn unix_ms(t: SystemTime) -> u64 {
-    let ms = t.duration_since(UNIX_EPOCH).unwrap_or_default().as_millis();
-    u64::try_from(ms).unwrap_or(u64::MAX)
-}
-
-pub(crate) fn from_unix_ms(ms: u64) -> SystemTime {
-    crate::clock::saturating_add(UNIX_EPOCH, Duration::from_millis(ms))
-}
+pub(crate) use crate::clock::{from_unix_ms, unix_ms};
 
 /// "4m 47s": whole seconds rounded up, like humantime's output but cheap enough for the hot path
 /// of repeat notifications, where every answer carries a remaining cooldown.
 fn fmt_secs(d: Duration) -> String {
     use std::fmt::Write;
-    let secs = d.as_secs() + u64::from(d.subsec_nanos() > 0);
+    let secs = crate::clock::whole_secs_up(d);
     let (h, m, s) = (secs / 3600, secs / 60 % 60, secs % 60);
     let mut out = String::with_capacity(12);
     for (value, unit) in [(h, 'h'), (m, 'm'), (s, 's')] {

@@ -26,7 +26,7 @@ pub enum ApiError {
     #[error("could not journal the decision, nothing was done; retry: {0}")]
     JournalUnwritable(String),
     #[error("reload failed, the previous rules stay in force:\n{0}")]
-    ReloadFailed(String),
+    ReloadFailed(#[from] super::ReloadError),
     #[error("no route for {method} {path}")]
     NotFound { method: String, path: String },
 }

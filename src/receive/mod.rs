@@ -18,7 +18,7 @@ use crate::journal::{Compaction, Journal, JournalError};
 use crate::pipeline::{Pipeline, PipelineSettings, Records, Recovery};
 use crate::record::grafana::Annotator;
 use crate::record::metrics::Metrics;
-use crate::rules::{load_rules_dir, RuleErrors};
+use crate::rules::{load_rules_dir, RuleErrors, RuleSet};
 use crate::settings::{AuthSettings, Settings, SettingsError};
 use actix_web::dev::Server;
 use actix_web::{middleware, web, App, HttpRequest, HttpServer};
@@ -46,6 +46,8 @@ pub struct AppState {
     opt_in_label: String,
     /// `auth.protect_pages`: `/`, `/api/v1/actions` and `/metrics` need the webhook's credentials.
     protect_pages: bool,
+    /// Held for the whole of a reload, so reloads never overlap (each holds a full rule set).
+    reloading: tokio::sync::Mutex<()>,
 }
 
 impl AppState {
@@ -57,7 +59,7 @@ impl AppState {
         };
         limiter.check_key(&peer.ip()).map_err(|not_until| {
             let wait = not_until.wait_time_from(self.rate_clock.now());
-            ApiError::TooManyRequests(wait.as_secs() + u64::from(wait.subsec_nanos() > 0))
+            ApiError::TooManyRequests(crate::clock::whole_secs_up(wait))
         })
     }
 
@@ -79,16 +81,13 @@ impl AppState {
     }
 
     /// Reload the rules and the auth secrets atomically: all of it or none of it. A broken rule
-    /// file keeps the old set and is reported with file:line:col.
-    pub fn reload(&self) -> Result<usize, String> {
+    /// file keeps the old set and is reported with file:line:col. Reading and parsing run on
+    /// tokio's blocking pool, never on an HTTP worker, and one reload runs at a time: a reload
+    /// asked for meanwhile waits for it, then reads the files afresh.
+    pub async fn reload(&self) -> Result<usize, ReloadError> {
+        let _one_at_a_time = self.reloading.lock().await;
         let metrics = self.pipeline.metrics();
-        let loaded = load_rules_dir(&self.rules_dir)
-            .map_err(|e| e.to_string())
-            .and_then(|rules| {
-                let auth = Auth::from_settings(&self.auth_settings).map_err(|e| e.to_string())?;
-                Ok((rules, auth))
-            });
-        match loaded {
+        match self.load_rules_and_auth().await {
             Ok((rules, auth)) => {
                 let count = rules.len();
                 self.pipeline.replace_rules(rules);
@@ -98,15 +97,38 @@ impl AppState {
                 tracing::info!(rules = count, "reloaded");
                 Ok(count)
             }
-            Err(message) => {
+            Err(error) => {
                 metrics.reload(false, unix_secs());
-                for line in message.lines() {
+                for line in error.to_string().lines() {
                     tracing::error!(error = %line, "reload failed; keeping the previous rules");
                 }
-                Err(message)
+                Err(error)
             }
         }
     }
+
+    async fn load_rules_and_auth(&self) -> Result<(RuleSet, Auth), ReloadError> {
+        let rules_dir = self.rules_dir.clone();
+        let auth_settings = self.auth_settings.clone();
+        tokio::task::spawn_blocking(move || {
+            let rules = load_rules_dir(&rules_dir)?;
+            let auth = Auth::from_settings(&auth_settings)?;
+            Ok((rules, auth))
+        })
+        .await?
+    }
+}
+
+/// Why a reload kept the previous rules.
+#[derive(Debug, thiserror::Error)]
+pub enum ReloadError {
+    #[error("{0}")]
+    Rules(#[from] RuleErrors),
+    #[error("{0}")]
+    Auth(#[from] SettingsError),
+    /// The loading task panicked or was cancelled (the runtime shutting down).
+    #[error("the reload task did not finish: {0}")]
+    Task(#[from] tokio::task::JoinError),
 }
 
 fn unix_secs() -> u64 {
@@ -210,6 +232,7 @@ impl Application {
             auth_settings: settings.auth.clone(),
             opt_in_label: settings.opt_in_label.clone(),
             protect_pages: settings.auth.protect_pages,
+            reloading: tokio::sync::Mutex::new(()),
         });
         let server = serve(listener, state.clone(), settings, tls)?;
         tracing::info!(port, tls = settings.tls.enabled(), "listening");

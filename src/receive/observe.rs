@@ -53,7 +53,8 @@ pub fn spawn_reload_on_sighup(state: web::Data<AppState>) {
     tokio::spawn(async move {
         while hangups.recv().await.is_some() {
             tracing::info!("SIGHUP: reloading");
-            let _ = state.reload();
+            // A failure is logged and counted by reload itself.
+            let _ = state.reload().await;
         }
     });
 }

@@ -92,12 +92,10 @@ pub async fn reload(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     state.check_auth(&req)?;
-    match state.reload() {
-        Ok(rules) => Ok(HttpResponse::Ok().json(serde_json::json!({
-            "status": "reloaded", "rules": rules
-        }))),
-        Err(message) => Err(ApiError::ReloadFailed(message)),
-    }
+    let rules = state.reload().await?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({
+        "status": "reloaded", "rules": rules
+    })))
 }
 
 /// `GET /-/healthy`: the process answers.

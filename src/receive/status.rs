@@ -8,7 +8,7 @@ use crate::gate::Window;
 use crate::record::actions::ActionView;
 use actix_web::{web, HttpRequest, HttpResponse};
 use maud::{html, Markup, PreEscaped, DOCTYPE};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 const BUSY: [&str; 4] = ["updating", "paused", "rollback_started", "rollback_paused"];
 
@@ -114,7 +114,7 @@ fn actions_table(actions: &[ActionView]) -> Markup {
                 tr { th { "Time (UTC)" } th { "Service" } th { "Action" } th { "Change" } th { "Outcome" } th { "Rule / alert" } th { "Reason" } }
                 @for a in actions {
                     tr {
-                        td { (rfc3339(UNIX_EPOCH + Duration::from_millis(a.time_ms))) }
+                        td { (rfc3339(crate::clock::from_unix_ms(a.time_ms))) }
                         td { (a.service) }
                         td { span.pill { (a.action) } }
                         td { (a.change.as_deref().unwrap_or("—")) }

@@ -2,7 +2,7 @@
 //! errors of all files are reported together so one `swarmpilot check` run shows everything.
 
 use super::matcher::Matcher;
-use super::{Action, ActionKind, Rule, RuleOrigin, RuleSet};
+use super::{Action, ActionKind, Rule, RuleOrigin, RuleSet, MAX_REPLICAS};
 use crate::parse::AlertStatus;
 use marked_yaml::{LoaderOptions, Marker, Spanned};
 use serde::Deserialize;
@@ -11,6 +11,10 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 const DEFAULT_COOLDOWN: Duration = Duration::from_secs(300);
+
+/// The longest cooldown a rule may ask for. A deadline is `now + cooldown`; a year is longer
+/// than any remediation window an operator means, and keeps every deadline representable.
+pub const MAX_COOLDOWN: Duration = Duration::from_secs(365 * 24 * 3600);
 
 /// One problem in one rule file.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -51,35 +55,67 @@ struct RawRule {
     on: Option<Spanned<String>>,
     service_label: Option<Spanned<String>>,
     action: Spanned<String>,
-    step: Option<Spanned<u64>>,
-    max_replicas: Option<Spanned<u64>>,
-    min_replicas: Option<Spanned<u64>>,
+    // Numbers are read as text and parsed here, so every bad value (negative, too large for a
+    // u64, past MAX_REPLICAS) gets one message naming the allowed range.
+    step: Option<Spanned<String>>,
+    max_replicas: Option<Spanned<String>>,
+    min_replicas: Option<Spanned<String>>,
     cooldown: Option<Spanned<String>>,
     job: Option<Spanned<String>>,
 }
 
-/// Load every `*.yml` / `*.yaml` file of a directory, in file-name order.
+/// What one rules directory may hold. Far above any real rule set (the shipped rules are a few
+/// KiB), low enough that a runaway generator or a wrong directory cannot stall a reload or
+/// multiply memory: a 20 MB file of 105k rules took 9 s and 2 GB to load.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RuleLimits {
+    /// Bytes per file, checked from the file's metadata before it is read.
+    pub max_file_bytes: u64,
+    /// `*.yml` / `*.yaml` entries in the directory.
+    pub max_files: usize,
+    /// Rules across all files; loading stops at the first file that passes it.
+    pub max_rules: usize,
+}
+
+/// 1 MiB per rule file: thousands of rules.
+pub const MAX_RULE_FILE_BYTES: u64 = 1024 * 1024;
+/// 1,000 rule files per directory.
+pub const MAX_RULE_FILES: usize = 1_000;
+/// 10,000 rules in all: each is checked for every alert not indexed by `alertname`.
+pub const MAX_RULES: usize = 10_000;
+
+impl RuleLimits {
+    pub const DEFAULT: Self = Self {
+        max_file_bytes: MAX_RULE_FILE_BYTES,
+        max_files: MAX_RULE_FILES,
+        max_rules: MAX_RULES,
+    };
+}
+
+/// Load every `*.yml` / `*.yaml` file of a directory, in file-name order, within
+/// [`RuleLimits::DEFAULT`].
 pub fn load_rules_dir(dir: &Path) -> Result<RuleSet, RuleErrors> {
-    let files = rule_files(dir).map_err(|message| {
-        RuleErrors(vec![RuleError {
-            file: dir.to_path_buf(),
-            line: 0,
-            column: 0,
-            message,
-        }])
-    })?;
+    load_rules_dir_with(dir, RuleLimits::DEFAULT)
+}
+
+/// As [`load_rules_dir`], within `limits`.
+pub fn load_rules_dir_with(dir: &Path, limits: RuleLimits) -> Result<RuleSet, RuleErrors> {
+    let (files, mut errors) = rule_files(dir, limits)?;
     let mut rules = Vec::new();
     let mut names = Vec::new();
-    let mut errors = Vec::new();
     for file in files {
-        match std::fs::read_to_string(&file) {
+        match read_bounded(&file, limits.max_file_bytes) {
             Ok(text) => {
                 let mut parsed = parse_file(&file, &text);
                 rules.append(&mut parsed.rules);
                 names.append(&mut parsed.names);
                 errors.append(&mut parsed.errors);
             }
-            Err(e) => errors.push(at(&file, None, format!("cannot read: {e}"))),
+            Err(message) => errors.push(at(&file, None, message)),
+        }
+        if names.len() > limits.max_rules {
+            errors.push(too_many_rules(&names[limits.max_rules].1, limits.max_rules));
+            break;
         }
     }
     errors.extend(duplicate_names(&names));
@@ -90,18 +126,151 @@ pub fn load_rules_dir(dir: &Path) -> Result<RuleSet, RuleErrors> {
     }
 }
 
-fn rule_files(dir: &Path) -> Result<Vec<PathBuf>, String> {
-    let entries = std::fs::read_dir(dir).map_err(|e| format!("cannot read rules_dir: {e}"))?;
-    let mut files: Vec<PathBuf> = entries
+fn too_many_rules(first_over: &RuleOrigin, max: usize) -> RuleError {
+    RuleError {
+        file: first_over.file.clone(),
+        line: first_over.line,
+        column: first_over.column,
+        message: format!(
+            "more than {max} rules in rules_dir (the limit); remove unused or generated rules, \
+             or match several services with one rule"
+        ),
+    }
+}
+
+/// An error about the directory itself rather than a position in a file.
+fn dir_error(dir: &Path, message: String) -> RuleErrors {
+    RuleErrors(vec![RuleError {
+        file: dir.to_path_buf(),
+        line: 0,
+        column: 0,
+        message,
+    }])
+}
+
+/// The readable rule files of `dir`, sorted, and an error for every `*.yml` / `*.yaml` entry
+/// that is not (or does not lead to) a regular file: silently skipping one used to let `check`
+/// say "ok" about rules that were never loaded. Other entries are ignored.
+fn rule_files(
+    dir: &Path,
+    limits: RuleLimits,
+) -> Result<(Vec<PathBuf>, Vec<RuleError>), RuleErrors> {
+    let entries = std::fs::read_dir(dir)
+        .map_err(|e| dir_error(dir, format!("cannot read rules_dir: {e}")))?;
+    let mut paths: Vec<PathBuf> = entries
         .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.is_file())
         .filter(|p| {
             p.extension()
                 .is_some_and(|ext| ext == "yml" || ext == "yaml")
         })
         .collect();
-    files.sort();
-    Ok(files)
+    if paths.len() > limits.max_files {
+        let message = format!(
+            "rules_dir holds {} rule files, more than the limit of {}; merge them into fewer files",
+            paths.len(),
+            limits.max_files
+        );
+        return Err(dir_error(dir, message));
+    }
+    paths.sort();
+    let mut files = Vec::new();
+    let mut errors = Vec::new();
+    for path in paths {
+        match regular_file(&path, limits.max_file_bytes) {
+            Ok(()) => files.push(path),
+            Err(message) => errors.push(at(&path, None, message)),
+        }
+    }
+    Ok((files, errors))
+}
+
+/// Whether `path` is, or is a symlink to, a regular file within the size limit; otherwise what
+/// it is. Only metadata is read: opening a FIFO would block the loader.
+fn regular_file(path: &Path, max_bytes: u64) -> Result<(), String> {
+    let link = std::fs::symlink_metadata(path).map_err(|e| format!("cannot read: {e}"))?;
+    let via = if link.file_type().is_symlink() {
+        "a symlink to "
+    } else {
+        ""
+    };
+    let meta = std::fs::metadata(path).map_err(|e| unresolved(path, &e))?;
+    let kind = file_kind(meta.file_type());
+    if kind != "a regular file" {
+        return Err(format!(
+            "is {via}{kind}, not a rule file; rule files must be regular files (or symlinks to them)"
+        ));
+    }
+    if meta.len() > max_bytes {
+        return Err(too_large(meta.len(), max_bytes));
+    }
+    Ok(())
+}
+
+fn file_kind(file_type: std::fs::FileType) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    match file_type {
+        t if t.is_file() => "a regular file",
+        t if t.is_dir() => "a directory",
+        t if t.is_fifo() => "a FIFO",
+        t if t.is_socket() => "a socket",
+        t if t.is_char_device() => "a character device",
+        t if t.is_block_device() => "a block device",
+        _ => "an unknown kind of file",
+    }
+}
+
+/// Why a symlink (or path) does not resolve: dangling, a loop, or the OS's own reason.
+fn unresolved(path: &Path, e: &std::io::Error) -> String {
+    if e.kind() == std::io::ErrorKind::NotFound {
+        return "is a dangling symlink: its target does not exist".into();
+    }
+    if links_in_a_loop(path) {
+        return "is a symlink loop: following it never reaches a file".into();
+    }
+    format!("cannot read: {e}")
+}
+
+/// Follow `path`'s chain of symlinks (as Linux does, at most 40 hops) and say whether it comes
+/// back to a link it has seen. std does not name ELOOP as a stable `ErrorKind`.
+fn links_in_a_loop(path: &Path) -> bool {
+    let mut seen = std::collections::HashSet::new();
+    let mut current = path.to_path_buf();
+    for _ in 0..40 {
+        let Ok(target) = std::fs::read_link(&current) else {
+            return false;
+        };
+        if !seen.insert(current.clone()) {
+            return true;
+        }
+        current = match current.parent() {
+            Some(parent) => parent.join(target),
+            None => target,
+        };
+    }
+    true
+}
+
+fn too_large(bytes: u64, max_bytes: u64) -> String {
+    format!(
+        "file is {bytes} bytes, more than the limit of {max_bytes} bytes per rule file; \
+         split it into several files"
+    )
+}
+
+/// Read a file, never more than `max_bytes` (+1 to notice a file that grew since its metadata
+/// was read).
+fn read_bounded(path: &Path, max_bytes: u64) -> Result<String, String> {
+    use std::io::Read;
+    let file = std::fs::File::open(path).map_err(|e| format!("cannot read: {e}"))?;
+    let mut bytes = Vec::new();
+    file.take(max_bytes.saturating_add(1))
+        .read_to_end(&mut bytes)
+        .map_err(|e| format!("cannot read: {e}"))?;
+    let len = u64::try_from(bytes.len()).unwrap_or(u64::MAX);
+    if len > max_bytes {
+        return Err(too_large(len, max_bytes));
+    }
+    String::from_utf8(bytes).map_err(|e| format!("cannot read: {e}"))
 }
 
 /// One file's valid rules, the name of every rule (valid or not, to find duplicates), and errors.
@@ -289,10 +458,36 @@ impl RuleBuilder<'_> {
         let Some(raw) = raw else {
             return DEFAULT_COOLDOWN;
         };
-        humantime::parse_duration(raw).unwrap_or_else(|e| {
-            self.error(raw, format!("invalid duration {:?}: {e}", raw.as_str()));
-            DEFAULT_COOLDOWN
-        })
+        match humantime::parse_duration(raw) {
+            Ok(cooldown) if cooldown <= MAX_COOLDOWN => cooldown,
+            Ok(_) | Err(humantime::DurationError::NumberOverflow) => {
+                let message = format!(
+                    "cooldown {:?} is too long: at most {}d",
+                    raw.as_str(),
+                    MAX_COOLDOWN.as_secs() / (24 * 3600)
+                );
+                self.error(raw, message);
+                DEFAULT_COOLDOWN
+            }
+            Err(e) => {
+                self.error(raw, format!("invalid duration {:?}: {e}", raw.as_str()));
+                DEFAULT_COOLDOWN
+            }
+        }
+    }
+
+    /// A whole number in `min..=MAX_REPLICAS`, or an error naming the field and the range.
+    fn replicas(&mut self, field: &str, raw: &Spanned<String>, min: u64) -> Option<u64> {
+        let parsed = raw.trim().parse::<u64>().ok();
+        let valid = parsed.filter(|n| (min..=MAX_REPLICAS).contains(n));
+        if valid.is_none() {
+            let message = format!(
+                "{field} must be a whole number from {min} to {MAX_REPLICAS}, not {:?}",
+                raw.as_str()
+            );
+            self.error(raw, message);
+        }
+        valid
     }
 
     fn label_name(&mut self, raw: Option<&Spanned<String>>) -> String {
@@ -341,23 +536,32 @@ impl RuleBuilder<'_> {
             return None;
         };
         self.forbid_unused(kind, raw);
-        let step = self.step(raw.step.as_ref());
         match kind {
             ActionKind::ScaleUp => {
+                let step = self.step(raw.step.as_ref());
                 let Some(max) = &raw.max_replicas else {
                     let message = "scale_up needs max_replicas, the bound it never exceeds".into();
                     self.error(&raw.action, message);
                     return None;
                 };
+                // max_replicas 0 could never scale anything up.
+                let max_replicas = self.replicas("max_replicas", max, 1)?;
                 Some(Action::ScaleUp {
-                    step,
-                    max_replicas: **max,
+                    step: step?,
+                    max_replicas,
                 })
             }
-            ActionKind::ScaleDown => Some(Action::ScaleDown {
-                step,
-                min_replicas: raw.min_replicas.as_ref().map_or(1, |m| **m),
-            }),
+            ActionKind::ScaleDown => {
+                let step = self.step(raw.step.as_ref());
+                let min_replicas = match &raw.min_replicas {
+                    Some(min) => self.replicas("min_replicas", min, 0)?,
+                    None => 1,
+                };
+                Some(Action::ScaleDown {
+                    step: step?,
+                    min_replicas,
+                })
+            }
             ActionKind::Restart => Some(Action::Restart),
             ActionKind::Rollback => Some(Action::Rollback),
             ActionKind::BackupNow => match &raw.job {
@@ -377,21 +581,17 @@ impl RuleBuilder<'_> {
         }
     }
 
-    fn step(&mut self, raw: Option<&Spanned<u64>>) -> u64 {
+    fn step(&mut self, raw: Option<&Spanned<String>>) -> Option<u64> {
         match raw {
-            Some(step) if **step == 0 => {
-                self.error(step, "step must be at least 1".into());
-                1
-            }
-            Some(step) => **step,
-            None => 1,
+            Some(step) => self.replicas("step", step, 1),
+            None => Some(1),
         }
     }
 
     /// A field that the action ignores is almost always a mistake (a bound on the wrong action).
     fn forbid_unused(&mut self, kind: ActionKind, raw: &RawRule) {
         let scale = matches!(kind, ActionKind::ScaleUp | ActionKind::ScaleDown);
-        let unused: [(&str, Option<&Spanned<u64>>, bool); 3] = [
+        let unused: [(&str, Option<&Spanned<String>>, bool); 3] = [
             ("step", raw.step.as_ref(), scale),
             (
                 "max_replicas",

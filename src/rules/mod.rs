@@ -14,6 +14,12 @@ use std::time::Duration;
 
 pub use load::{load_rules_dir, RuleError, RuleErrors};
 
+/// The largest replica count or step a rule or a `swarmpilot.*_replicas` label may name. Swarm
+/// stores replicas as a signed 64-bit number (bollard's `i64`), and a value near that wraps or
+/// overflows in `current ± step`; no real service runs near ten thousand replicas of one task,
+/// so anything above is a typo, not a bound.
+pub const MAX_REPLICAS: u64 = 10_000;
+
 /// The remediation a rule asks for. Journaled with each intent, so a resumed action does what was
 /// admitted even if the rule changed meanwhile.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]

@@ -166,3 +166,104 @@ fn secrets_are_trimmed_and_must_exist() {
     assert!(read_secret("token", path.to_str().unwrap()).is_err());
     assert!(read_secret("token", "/nonexistent").is_err());
 }
+
+/// Every duration and number key rejects values past its range (which used to overflow
+/// `now + value` or disable a limit) with an error naming the key and the range.
+#[rstest]
+#[case::docker_timeout_zero(
+    "[docker]\ntimeout = \"0s\"",
+    "docker.timeout = 0s is out of range: from 1ms to 1h"
+)]
+#[case::docker_timeout_huge(
+    "[docker]\ntimeout = \"18446744073709551615s\"",
+    "docker.timeout = 18446744073709551615s is out of range: from 1ms to 1h"
+)]
+#[case::retry_for(
+    "[docker]\nretry_for = \"31d\"",
+    "docker.retry_for = 31d is out of range: from 0s to 30d"
+)]
+#[case::request_timeout_zero(
+    "[limits]\nrequest_timeout = \"0s\"",
+    "limits.request_timeout = 0s is out of range: from 1ms to 1h"
+)]
+#[case::backup_timeout_zero(
+    "[backup]\ntimeout = \"0s\"",
+    "backup.timeout = 0s is out of range: from 1ms to 30d"
+)]
+#[case::backup_timeout_huge(
+    "[backup]\ntimeout = \"100y\"",
+    "backup.timeout = 36525d is out of range"
+)]
+#[case::prune_interval(
+    "[secrets]\nprune_interval = \"1000d\"",
+    "secrets.prune_interval = 1000d is out of range: from 0s to 30d"
+)]
+#[case::grace(
+    "[secrets]\ngrace = \"400d\"",
+    "secrets.grace = 400d is out of range: from 0s to 365d"
+)]
+#[case::prometheus_timeout_zero(
+    "[prometheus]\ntimeout = \"0s\"",
+    "prometheus.timeout = 0s is out of range: from 1ms to 1h"
+)]
+#[case::max_body_zero(
+    "[limits]\nmax_body_bytes = 0",
+    "limits.max_body_bytes = 0 is out of range: from 1 to 67108864"
+)]
+#[case::max_body_huge(
+    "[limits]\nmax_body_bytes = 9223372036854775807",
+    "limits.max_body_bytes = 9223372036854775807 is out of range: from 1 to 67108864"
+)]
+#[case::client_rate(
+    "[limits]\nrequests_per_second_per_client = 4294967295",
+    "limits.requests_per_second_per_client = 4294967295 is out of range: from 0 to 100000"
+)]
+#[case::actions_per_minute(
+    "[limits]\nactions_per_minute = 10001",
+    "limits.actions_per_minute = 10001 is out of range: from 0 to 10000"
+)]
+#[case::actions_per_service_per_hour(
+    "[limits]\nactions_per_service_per_hour = 4294967295",
+    "limits.actions_per_service_per_hour = 4294967295 is out of range: from 0 to 10000"
+)]
+fn rejects_out_of_range(#[case] toml: &str, #[case] expected: &str) {
+    let err = load(toml, &[]).unwrap_err();
+    assert!(matches!(err, SettingsError::OutOfRange { .. }), "{err:?}");
+    let err = err.to_string();
+    assert!(err.starts_with("config: "), "{err}");
+    assert!(err.contains(expected), "expected {expected:?} in {err}");
+}
+
+#[test]
+fn env_overrides_are_bounded_too() {
+    let err = load("", &[("SWARMPILOT_DOCKER__TIMEOUT", "0s")]).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "config: docker.timeout = 0s is out of range: from 1ms to 1h"
+    );
+}
+
+#[test]
+fn zero_turns_off_what_the_readme_says_it_turns_off() {
+    let toml = "[docker]\nretry_for = \"0s\"\n[limits]\nrequests_per_second_per_client = 0\nactions_per_minute = 0\nactions_per_service_per_hour = 0\n[secrets]\nprune_interval = \"0s\"\ngrace = \"0s\"";
+    let s = load(toml, &[]).unwrap();
+    assert_eq!(s.limits.actions_per_minute, 0);
+    assert_eq!(s.secrets.prune_interval, Duration::ZERO);
+}
+
+#[test]
+fn the_upper_bounds_themselves_load() {
+    let toml = "[docker]\ntimeout = \"1h\"\nretry_for = \"30d\"\n[limits]\nmax_body_bytes = 67108864\nrequest_timeout = \"1h\"\nrequests_per_second_per_client = 100000\nactions_per_minute = 10000\nactions_per_service_per_hour = 10000\n[backup]\ntimeout = \"30d\"\n[secrets]\nprune_interval = \"30d\"\ngrace = \"365d\"\n[prometheus]\ntimeout = \"1h\"";
+    let s = load(toml, &[]).unwrap();
+    assert_eq!(s.limits.max_body_bytes, 67_108_864);
+    assert_eq!(s.secrets.grace, Duration::from_secs(365 * 86_400));
+}
+
+#[test]
+fn a_duration_too_large_to_represent_names_its_key() {
+    let err = load("[backup]\ntimeout = \"99999999999999999999s\"", &[])
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("backup.timeout"), "{err}");
+    assert!(err.contains("invalid duration"), "{err}");
+}

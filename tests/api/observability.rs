@@ -195,3 +195,76 @@ async fn reload_swaps_rules_atomically_and_keeps_them_when_a_file_is_broken() {
     assert_eq!(only(&d)["rule"], "reload-added");
     assert_eq!(app.metric("swarmpilot_rules_loaded").await, Some(6.0));
 }
+
+#[tokio::test]
+async fn reload_refuses_a_rule_file_over_the_size_limit_and_keeps_the_old_rules() {
+    let app = spawn_app().await;
+    let before = app.metric("swarmpilot_rules_loaded").await;
+    let rule =
+        "rules:\n  - name: too-big\n    match: ['alertname=\"TestTooBig\"']\n    action: restart\n";
+    let padding = "#".repeat(1024 * 1024 + 1 - rule.len());
+    std::fs::write(app.rules_dir.join("big.yml"), format!("{rule}{padding}")).unwrap();
+
+    let r = reload(&app).await;
+    assert_eq!(r.status(), 500);
+    let body: Value = r.json().await.unwrap();
+    let error = body["error"].as_str().unwrap();
+    let expected = format!(
+        "{}:1:1: file is 1048577 bytes, more than the limit of 1048576 bytes per rule file; split it into several files",
+        app.rules_dir.join("big.yml").display()
+    );
+    assert!(error.contains(&expected), "{error}");
+    assert_eq!(app.metric("swarmpilot_rules_loaded").await, before);
+    let d = app.fire("TestTooBig", "no-such-service-xyz").await;
+    assert_eq!(only(&d)["decision"], "no_match");
+}
+
+/// Write `files` × `per_file` rules (in bound, with regex matchers so that parsing takes a while in a debug
+/// build) over several files.
+fn write_many_rules(dir: &std::path::Path, files: usize, per_file: usize) {
+    for f in 0..files {
+        let mut text = String::from("rules:\n");
+        for i in 0..per_file {
+            let n = f * per_file + i;
+            text.push_str(&format!(
+                "  - name: load-{n}\n    match:\n      - alertname = \"Load{n}\"\n      - instance =~ \"host-{n}-(a|b|c)[0-9]+\\\\.example\\\\.(com|org)\"\n    action: scale_up\n    step: 2\n    max_replicas: 10\n"
+            ));
+        }
+        std::fs::write(dir.join(format!("load-{f:02}.yml")), text).unwrap();
+    }
+}
+
+/// A reload used to parse on the HTTP worker that received it: a large rules directory stalled
+/// `/-/healthy` for the whole load (two reloads stalled both workers). Now loading runs on the
+/// blocking pool and the workers keep answering.
+#[tokio::test]
+async fn healthy_keeps_answering_while_a_large_reload_runs() {
+    let app = spawn_app().await;
+    write_many_rules(&app.rules_dir, 12, 500);
+    let started = Instant::now();
+    let reloads: Vec<_> = (0..2)
+        .map(|_| {
+            let (client, url) = (app.client.clone(), format!("{}/-/reload", app.address));
+            tokio::spawn(async move { client.post(url).bearer_auth(TOKEN).send().await })
+        })
+        .collect();
+    let mut slowest = Duration::ZERO;
+    while !reloads.iter().all(|r| r.is_finished()) {
+        let asked = Instant::now();
+        let r = app.get("/-/healthy").await;
+        assert_eq!(r.status(), 200);
+        slowest = slowest.max(asked.elapsed());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let took = started.elapsed();
+    for reload in reloads {
+        let r = reload.await.unwrap().unwrap();
+        assert_eq!(r.status(), 200);
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(body["rules"], 6005);
+    }
+    assert!(
+        slowest < Duration::from_secs(1) && slowest * 4 < took,
+        "/-/healthy took up to {slowest:?} while the reloads took {took:?}"
+    );
+}

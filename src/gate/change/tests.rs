@@ -73,7 +73,7 @@ fn plans_replicas(
 #[case::at_label_bound(2, up(2, 10), &[(MAX_REPLICAS_LABEL, "2")], Decision::AtBound, "2 replicas, max_replicas is 2 (label swarmpilot.max_replicas)")]
 #[case::at_rule_bound(10, up(2, 10), &[], Decision::AtBound, "10 replicas, max_replicas is 10 (rule)")]
 #[case::at_min(1, down(1, 1), &[], Decision::AtBound, "1 replicas, min_replicas is 1 (rule)")]
-#[case::bad_label(2, up(2, 10), &[(MAX_REPLICAS_LABEL, "many")], Decision::Refused, "label swarmpilot.max_replicas=\"many\" on web is not a whole number")]
+#[case::bad_label(2, up(2, 10), &[(MAX_REPLICAS_LABEL, "many")], Decision::Refused, "label swarmpilot.max_replicas=\"many\" on web is not a whole number from 0 to 10000")]
 #[case::not_opted_in(2, up(2, 10), &[(OPT_IN, "false")], Decision::NotManaged, "service web does not carry swarmpilot.enable=true")]
 #[case::opt_in_must_be_exact(2, up(2, 10), &[(OPT_IN, "yes")], Decision::NotManaged, "service web does not carry swarmpilot.enable=true")]
 fn refuses(
@@ -176,4 +176,65 @@ fn backup_runs(
     let action = Action::BackupNow { job: "web".into() };
     let got = plan_change(&action, &svc, context).map_err(|r| r.decision);
     assert_eq!(got, expected);
+}
+
+/// Huge or negative bounds on a service (labels are anyone's text) and huge steps (an action
+/// replayed from a journal) neither panic nor wrap: `current ± step` saturates and is clamped.
+#[rstest]
+#[case::step_u64_max_up(6, up(u64::MAX, 10), &[], Ok(Change::Replicas { from: 6, to: 10 }))]
+#[case::step_2_pow_63_up(6, up(1 << 63, 10), &[], Ok(Change::Replicas { from: 6, to: 10 }))]
+#[case::step_u64_max_down(5, down(u64::MAX, 1), &[], Ok(Change::Replicas { from: 5, to: 1 }))]
+#[case::step_2_pow_63_down(5, down(1 << 63, 0), &[], Ok(Change::Replicas { from: 5, to: 0 }))]
+#[case::rule_bound_u64_max(6, up(u64::MAX, u64::MAX), &[], Ok(Change::Replicas { from: 6, to: 10_000 }))]
+#[case::label_at_the_limit(2, up(5, 20_000), &[(MAX_REPLICAS_LABEL, "10000")], Ok(Change::Replicas { from: 2, to: 7 }))]
+fn huge_steps_saturate(
+    #[case] replicas: u64,
+    #[case] action: Action,
+    #[case] labels: &[(&str, &str)],
+    #[case] expected: Result<Change, Refusal>,
+) {
+    assert_eq!(
+        plan_change(&action, &service(replicas, labels), Context::new(OPT_IN)),
+        expected
+    );
+}
+
+#[rstest]
+#[case::max_u64_max(up(1, 10), MAX_REPLICAS_LABEL, "18446744073709551615")]
+#[case::max_past_u64(up(1, 10), MAX_REPLICAS_LABEL, "99999999999999999999")]
+#[case::max_past_limit(up(1, 10), MAX_REPLICAS_LABEL, "10001")]
+#[case::min_negative(down(1, 1), MIN_REPLICAS_LABEL, "-1")]
+#[case::min_i64_min(down(1, 1), MIN_REPLICAS_LABEL, "-9223372036854775808")]
+#[case::min_u64_max(down(1, 1), MIN_REPLICAS_LABEL, "18446744073709551615")]
+fn out_of_range_labels_are_refused(
+    #[case] action: Action,
+    #[case] label: &str,
+    #[case] value: &str,
+) {
+    let refusal = plan_change(
+        &action,
+        &service(5, &[(label, value)]),
+        Context::new(OPT_IN),
+    )
+    .unwrap_err();
+    assert_eq!(refusal.decision, Decision::Refused);
+    assert_eq!(
+        refusal.reason,
+        format!("label {label}={value:?} on web is not a whole number from 0 to 10000")
+    );
+}
+
+#[test]
+fn force_update_at_its_maximum_is_refused_not_wrapped() {
+    let mut svc = service(0, &[]);
+    svc.force_update = u64::MAX;
+    for action in [Action::Restart, Action::BackupNow { job: "web".into() }] {
+        let refusal = plan_change(&action, &svc, Context::new(OPT_IN)).unwrap_err();
+        assert_eq!(refusal.decision, Decision::Refused, "{action:?}");
+        assert!(
+            refusal.reason.contains("ForceUpdate 18446744073709551615"),
+            "{}",
+            refusal.reason
+        );
+    }
 }
