@@ -7,11 +7,10 @@ use std::hint::black_box;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
-use swarmpilot::act::{
-    Change, DockerError, JobTask, ServiceState, ServiceSummary, Swarm, SwarmFuture, Template,
-};
+use swarmpilot::act::{DockerError, Swarm, SwarmFuture};
 use swarmpilot::clock::SystemClock;
 use swarmpilot::journal::{Entry, Intent, Journal, Outcome, Replayed};
+use swarmpilot::model::{Change, JobTask, ServiceState, ServiceSummary, Template};
 use swarmpilot::parse::{parse_notification, Notification};
 use swarmpilot::pipeline::{Mode, Pipeline, PipelineSettings, Records};
 use swarmpilot::rules::load::parse_rule_file;

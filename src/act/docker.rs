@@ -1,9 +1,9 @@
 //! The real swarm: the single place that builds the bollard client and speaks to the engine.
 
 use super::endpoint::Endpoint;
-use super::{
-    Change, DockerError, JobTask, ServiceMode, ServiceState, ServiceSummary, Swarm, SwarmFuture,
-    Template, ACTION_LABEL,
+use super::{DockerError, Swarm, SwarmFuture};
+use crate::model::{
+    Change, JobTask, ServiceMode, ServiceState, ServiceSummary, Template, ACTION_LABEL,
 };
 use bollard::models::{Service, ServiceSpec};
 use bollard::query_parameters::{

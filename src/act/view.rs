@@ -11,8 +11,9 @@
 //!
 //! Admission and execution never read through this view: they always read the service fresh.
 
-use super::{DockerError, ServiceSummary, Swarm};
+use super::{DockerError, Swarm};
 use crate::clock::Clock;
+use crate::model::ServiceSummary;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -106,8 +107,9 @@ fn is_fresh(at: SystemTime, now: SystemTime) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::act::{Change, JobTask, ServiceState, SwarmFuture, Template};
+    use crate::act::SwarmFuture;
     use crate::clock::ManualClock;
+    use crate::model::{Change, JobTask, ServiceState, Template};
     use std::sync::atomic::{AtomicUsize, Ordering};
     use tokio::sync::Semaphore;
 

@@ -55,6 +55,19 @@ pub struct Budgets {
     clock: Arc<dyn Clock>,
 }
 
+/// A budget that is spent, and for how long.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BudgetSpent {
+    #[error("limits.actions_per_service_per_hour spent for {service}; next in {}", humantime::format_duration(*.next_in))]
+    Service { service: String, next_in: Duration },
+    #[error("limits.actions_per_minute spent for the cluster; next in {}", humantime::format_duration(*.next_in))]
+    Cluster { next_in: Duration },
+}
+
+/// One action's spending, to give back if the action is not admitted after all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Spent(SystemTime);
+
 impl Budgets {
     pub fn new(actions_per_minute: u32, per_service_per_hour: u32, clock: Arc<dyn Clock>) -> Self {
         Self {
@@ -67,14 +80,14 @@ impl Budgets {
 
     /// Whether an action on `service` would be admitted now, spending nothing: lets admission
     /// refuse before it reads the service from Docker.
-    pub fn check(&self, service: &str) -> Result<(), String> {
+    pub fn check(&self, service: &str) -> Result<(), BudgetSpent> {
         let mut logs = self.logs.lock().unwrap_or_else(|e| e.into_inner());
         self.refusal(&mut logs, service, self.clock.now())
     }
 
     /// Spend one action on `service` from both budgets, or spend nothing and say which budget is
     /// spent and for how long. The time returned is what [`Budgets::give_back`] takes.
-    pub fn try_spend(&self, service: &str) -> Result<SystemTime, String> {
+    pub fn try_spend(&self, service: &str) -> Result<Spent, BudgetSpent> {
         let now = self.clock.now();
         let mut logs = self.logs.lock().unwrap_or_else(|e| e.into_inner());
         self.refusal(&mut logs, service, now)?;
@@ -88,12 +101,12 @@ impl Budgets {
                 .0
                 .push_back(now);
         }
-        Ok(now)
+        Ok(Spent(now))
     }
 
     /// Undo a [`Budgets::try_spend`] whose action was not admitted after all (its intent could
     /// not be journaled).
-    pub fn give_back(&self, service: &str, spent: SystemTime) {
+    pub fn give_back(&self, service: &str, Spent(spent): Spent) {
         let mut logs = self.logs.lock().unwrap_or_else(|e| e.into_inner());
         let remove = |log: &mut Log| {
             if let Some(i) = log.0.iter().rposition(|t| *t == spent) {
@@ -108,23 +121,22 @@ impl Budgets {
         }
     }
 
-    fn refusal(&self, logs: &mut Logs, service: &str, now: SystemTime) -> Result<(), String> {
+    fn refusal(&self, logs: &mut Logs, service: &str, now: SystemTime) -> Result<(), BudgetSpent> {
         if self.per_service_per_hour > 0 {
             if let Some(log) = logs.per_service.get_mut(service) {
                 if let Some(wait) = log.wait(self.per_service_per_hour, HOUR, now) {
-                    return Err(format!(
-                        "limits.actions_per_service_per_hour spent for {service}; next in {}",
-                        humantime::format_duration(round(wait))
-                    ));
+                    return Err(BudgetSpent::Service {
+                        service: service.to_string(),
+                        next_in: round(wait),
+                    });
                 }
             }
         }
         if self.per_minute > 0 {
             if let Some(wait) = logs.cluster.wait(self.per_minute, MINUTE, now) {
-                return Err(format!(
-                    "limits.actions_per_minute spent for the cluster; next in {}",
-                    humantime::format_duration(round(wait))
-                ));
+                return Err(BudgetSpent::Cluster {
+                    next_in: round(wait),
+                });
             }
         }
         Ok(())
@@ -147,7 +159,7 @@ mod tests {
         assert!(budgets.try_spend("web").is_ok());
         clock.advance(Duration::from_secs(1800));
         assert!(budgets.try_spend("web").is_ok());
-        let err = budgets.try_spend("web").unwrap_err();
+        let err = budgets.try_spend("web").unwrap_err().to_string();
         assert!(err.contains("actions_per_service_per_hour"), "{err}");
         assert!(err.contains("next in 30m"), "{err}");
         assert!(
@@ -169,7 +181,7 @@ mod tests {
         for s in ["a", "b", "c"] {
             assert!(budgets.try_spend(s).is_ok());
         }
-        let err = budgets.try_spend("d").unwrap_err();
+        let err = budgets.try_spend("d").unwrap_err().to_string();
         assert!(err.contains("actions_per_minute"), "{err}");
         clock.advance(Duration::from_secs(59));
         assert!(budgets.try_spend("d").is_err(), "still within the minute");

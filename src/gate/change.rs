@@ -1,7 +1,7 @@
 //! From an action and a fresh read of the service to an absolute target, or a refusal.
 
-use crate::act::{Change, ServiceMode, ServiceState};
 use crate::decision::Decision;
+use crate::model::{Change, ServiceMode, ServiceState};
 use crate::rules::{Action, MAX_REPLICAS};
 
 /// Service labels that narrow a rule's bounds (the tighter bound wins).
@@ -18,10 +18,12 @@ pub struct Refusal {
     pub reason: String,
 }
 
-fn refuse(decision: Decision, reason: impl Into<String>) -> Refusal {
-    Refusal {
-        decision,
-        reason: reason.into(),
+impl Refusal {
+    pub fn new(decision: Decision, reason: impl Into<String>) -> Self {
+        Self {
+            decision,
+            reason: reason.into(),
+        }
     }
 }
 
@@ -53,7 +55,7 @@ pub fn plan_change(
 ) -> Result<Change, Refusal> {
     let opt_in_label = context.opt_in_label;
     if service.labels.get(opt_in_label).map(String::as_str) != Some("true") {
-        return Err(refuse(
+        return Err(Refusal::new(
             Decision::NotManaged,
             format!(
                 "service {} does not carry {opt_in_label}=true",
@@ -64,7 +66,7 @@ pub fn plan_change(
     // Rollback is the one action meant for a rollout that is stuck or going wrong.
     if let (Some(state), false) = (service.update_state.as_deref(), *action == Action::Rollback) {
         if BUSY_STATES.contains(&state) {
-            return Err(refuse(
+            return Err(Refusal::new(
                 Decision::Busy,
                 format!(
                     "service {} is {state}; any update would disturb it",
@@ -87,7 +89,7 @@ pub fn plan_change(
                 from: service.template.hash(),
                 to,
             }),
-            _ => Err(refuse(
+            _ => Err(Refusal::new(
                 Decision::Refused,
                 format!(
                     "nothing to roll back to: no earlier task template of {} is known",
@@ -105,7 +107,7 @@ fn job_run(service: &ServiceState, job_running: bool) -> Result<Change, Refusal>
         ServiceMode::Replicated { replicas } => replicas > 0,
         ServiceMode::ReplicatedJob => job_running,
         ServiceMode::Global | ServiceMode::GlobalJob => {
-            return Err(refuse(
+            return Err(Refusal::new(
                 Decision::Refused,
                 format!(
                     "job service {} must be replicated with 0 replicas or replicated-job",
@@ -115,7 +117,7 @@ fn job_run(service: &ServiceState, job_running: bool) -> Result<Change, Refusal>
         }
     };
     if running {
-        return Err(refuse(
+        return Err(Refusal::new(
             Decision::Busy,
             format!("job {} has a run in progress", service.name),
         ));
@@ -137,7 +139,7 @@ fn signed(step: u64) -> i64 {
 /// rather than wrapped to 0 (which the engine would not see as a new update).
 fn next_force_update(service: &ServiceState) -> Result<u64, Refusal> {
     service.force_update.checked_add(1).ok_or_else(|| {
-        refuse(
+        Refusal::new(
             Decision::Refused,
             format!(
                 "service {} has ForceUpdate {}, the largest possible; reset it with a manual update",
@@ -150,7 +152,7 @@ fn next_force_update(service: &ServiceState) -> Result<u64, Refusal> {
 /// Scale by `delta` towards the rule's `bound` (a maximum going up, a minimum going down).
 fn scale(service: &ServiceState, delta: i64, rule_bound: u64) -> Result<Change, Refusal> {
     let ServiceMode::Replicated { replicas } = service.mode else {
-        return Err(refuse(
+        return Err(Refusal::new(
             Decision::Refused,
             format!("service {} is not in replicated mode", service.name),
         ));
@@ -176,7 +178,7 @@ fn scale(service: &ServiceState, delta: i64, rule_bound: u64) -> Result<Change, 
         } else {
             "rule".into()
         };
-        return Err(refuse(
+        return Err(Refusal::new(
             Decision::AtBound,
             format!("{replicas} replicas, {which} is {bound} ({source})"),
         ));
@@ -212,7 +214,7 @@ fn label_bound(service: &ServiceState, label: &str) -> Result<Option<u64>, Refus
     };
     match value.trim().parse::<u64>() {
         Ok(bound) if bound <= MAX_REPLICAS => Ok(Some(bound)),
-        _ => Err(refuse(
+        _ => Err(Refusal::new(
             Decision::Refused,
             format!(
                 "label {label}={value:?} on {} is not a whole number from 0 to {MAX_REPLICAS}",

@@ -1,20 +1,27 @@
 //! The gate step: everything that may refuse an action before it touches the swarm.
 //!
-//! `cooldown` holds cooldowns per (service, action), each with the delivery that started it (which
-//! is how duplicates are told apart); `budget` the action budgets of `[limits]`; `rate` each
-//! client's request rate; `change` turns an action and a fresh read of the service into an
-//! absolute target or a refusal (not opted in, busy, at a bound); `service_name` keeps label values
-//! that cannot be Swarm service names away from Docker.
+//! [`Gate`] (`admission`) is what the pipeline asks, in order. Its [`GateMemory`] (`memory`)
+//! holds the cooldown windows per (service, action) — each with the delivery that started it,
+//! which is how duplicates are told apart, and the action that owns it (`cooldown`) — and the
+//! task templates seen per service (`templates`, rollback's history); [`LocalMemory`] is this
+//! process's, made durable by the journal. `budget` holds the action budgets of `[limits]`;
+//! `change` turns an action and a fresh read of the service into an absolute target or a refusal
+//! (not opted in, busy, at a bound); `service_name` keeps label values that cannot be Swarm
+//! service names away from Docker.
 
+pub mod admission;
 pub mod budget;
 pub mod change;
 pub mod cooldown;
-pub mod rate;
+pub mod memory;
 pub mod service_name;
+pub mod templates;
 
+pub use admission::Gate;
 pub use budget::Budgets;
 pub use change::{plan_change, Context, Refusal};
 pub use cooldown::{owner_of, Cooldowns, Deadlines, Window};
+pub use memory::{ActionKey, GateMemory, LocalMemory};
 pub use service_name::is_valid_service_name;
 
 /// One delivery of one alert to one rule: Alertmanager retries and HA peers repeat it exactly.

@@ -4,7 +4,7 @@
 //! they cannot disagree about what an action's lines mean.
 
 use super::{Entry, Intent, Outcome};
-use crate::act::Change;
+use crate::model::Change;
 use crate::rules::Action;
 use std::collections::{HashMap, VecDeque};
 

@@ -2,7 +2,7 @@
 //! target and per outcome. Appends are fsynced before they are acknowledged, and a burst shares fsyncs:
 //! the writer thread takes every line waiting, writes them, syncs once and acknowledges them all.
 
-use crate::act::{Change, Template};
+use crate::model::{Change, Template};
 use crate::rules::Action;
 use serde::{Deserialize, Serialize};
 use std::fs::{File, OpenOptions};

@@ -1,10 +1,11 @@
-//! What deciding an action needs beyond the service itself: the templates seen (for rollback)
-//! and whether a job run is still going (for backup_now). Shared by admission and the worker.
+//! What deciding an action needs beyond the service itself, read from the swarm: the templates
+//! seen (journaled for rollback) and whether a job run is still going (for backup_now). Shared
+//! by admission and the worker; the decision itself is the gate's.
 
 use super::{unix_ms, Pipeline};
-use crate::act::{Change, ServiceMode, ServiceState, Template};
-use crate::gate::{plan_change, Context, Refusal};
+use crate::gate::Refusal;
 use crate::journal::Entry;
+use crate::model::{Change, ServiceMode, ServiceState, Template};
 use crate::rules::Action;
 
 impl Pipeline {
@@ -19,7 +20,7 @@ impl Pipeline {
             }
         };
         for template in previous.iter().chain(std::iter::once(&service.template)) {
-            if !self.templates.observe(&service.name, template) {
+            if !self.gate.memory().observe_template(&service.name, template) {
                 continue;
             }
             let entry = Entry::Template {
@@ -35,32 +36,23 @@ impl Pipeline {
         previous
     }
 
-    /// Decide the change of `action` on a fresh read of `service`.
+    /// Ask the gate for the change of `action` on a fresh read of `service`; for a
+    /// replicated-job backup, whether a run is still going is read first.
     pub(crate) async fn plan(
         &self,
         action: &Action,
         service: &ServiceState,
         previous: Option<&Template>,
     ) -> Result<Change, Refusal> {
-        let mut context = Context::new(&self.settings.opt_in_label);
-        match action {
-            Action::Rollback => {
-                context.rollback_to = self.templates.rollback_target(
-                    &service.name,
-                    service.template.hash(),
-                    previous,
-                );
-            }
-            Action::BackupNow { .. } if service.mode == ServiceMode::ReplicatedJob => {
-                // Unknown counts as running: never start a second run on a guess.
-                context.job_running = self
-                    .swarm
-                    .job_tasks(&service.id, service.force_update)
-                    .await
-                    .map_or(true, |tasks| tasks.iter().any(|t| !t.is_finished()));
-            }
-            _ => {}
-        }
-        plan_change(action, service, context)
+        let job_running = match action {
+            // Unknown counts as running: never start a second run on a guess.
+            Action::BackupNow { .. } if service.mode == ServiceMode::ReplicatedJob => self
+                .swarm
+                .job_tasks(&service.id, service.force_update)
+                .await
+                .map_or(true, |tasks| tasks.iter().any(|t| !t.is_finished())),
+            _ => false,
+        };
+        self.gate.decide(action, service, previous, job_running)
     }
 }

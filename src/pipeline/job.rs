@@ -2,8 +2,9 @@
 //! then return a replicated job service to 0 replicas, so the next trigger starts a new run.
 
 use super::{Finished, Pipeline};
-use crate::act::{Change, DockerError, JobTask, ServiceMode, ServiceState};
+use crate::act::DockerError;
 use crate::journal::{Intent, Outcome};
+use crate::model::{Change, JobTask, ServiceMode, ServiceState};
 use std::time::Duration;
 
 const POLL: Duration = Duration::from_millis(500);

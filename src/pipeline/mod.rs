@@ -12,19 +12,20 @@ mod job;
 mod locks;
 mod recover;
 mod shutdown;
-mod templates;
 mod worker;
 
 pub use recover::Recovery;
 
 use crate::act::view::SwarmView;
-use crate::act::{Change, DockerError, ServiceState, Swarm};
+use crate::act::{DockerError, Swarm};
 use crate::clock::{Clock, SystemClock};
 use crate::decision::{Decision, DecisionRecord};
 use crate::gate::{
-    is_valid_service_name, owner_of, Budgets, Cooldowns, DeliveryKey, Refusal, Window,
+    is_valid_service_name, owner_of, ActionKey, Budgets, DeliveryKey, Gate, LocalMemory, Refusal,
+    Window,
 };
 use crate::journal::{Entry, Intent, Journal, JournalError, Outcome};
+use crate::model::{Change, ServiceState};
 use crate::parse::{Alert, Notification};
 use crate::record::actions::{ActionLog, ActionView};
 use crate::record::grafana::Annotator;
@@ -37,7 +38,6 @@ use moka::sync::Cache;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime};
-use templates::TemplateHistory;
 use tokio::sync::oneshot;
 
 /// How long `?wait=true` holds an answer for outcomes.
@@ -102,13 +102,11 @@ pub struct Pipeline {
     rules: RwLock<Arc<RuleSet>>,
     swarm: Arc<dyn Swarm>,
     clock: Arc<dyn Clock>,
-    cooldowns: Cooldowns,
-    budgets: Budgets,
+    gate: Gate,
     journal: Journal,
     metrics: Arc<Metrics>,
     annotator: Option<Annotator>,
     actions: ActionLog,
-    templates: TemplateHistory,
     /// Admission is serialized per service (short: a read and an fsync) ...
     admit_locks: ServiceLocks,
     /// ... and so is execution (long: it may wait for Docker), separately, so an outage never
@@ -142,18 +140,20 @@ impl Pipeline {
                 settings.opt_in_label.clone(),
             ),
             swarm,
-            cooldowns: Cooldowns::new(clock.clone()),
-            budgets: Budgets::new(
-                settings.actions_per_minute,
-                settings.actions_per_service_per_hour,
-                clock.clone(),
+            gate: Gate::new(
+                Arc::new(LocalMemory::new(clock.clone())),
+                Budgets::new(
+                    settings.actions_per_minute,
+                    settings.actions_per_service_per_hour,
+                    clock.clone(),
+                ),
+                settings.opt_in_label.clone(),
             ),
             clock,
             journal: records.journal,
             metrics: records.metrics,
             annotator: records.annotator,
             actions: ActionLog::default(),
-            templates: TemplateHistory::default(),
             admit_locks: ServiceLocks::default(),
             exec_locks: ServiceLocks::default(),
             absent: Cache::builder()
@@ -173,6 +173,11 @@ impl Pipeline {
     /// Swap in a new rule set atomically.
     pub fn replace_rules(&self, rules: RuleSet) {
         *self.rules.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(rules);
+    }
+
+    /// The injected clock, for what must keep the pipeline's time (rate limits in tests).
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
     }
 
     pub fn swarm(&self) -> &Arc<dyn Swarm> {
@@ -213,8 +218,8 @@ impl Pipeline {
     }
 
     /// Active cooldowns: time left, or held while their action has not finished.
-    pub fn cooldowns(&self) -> Vec<((String, ActionKind), Window)> {
-        self.cooldowns.active()
+    pub fn cooldowns(&self) -> Vec<(ActionKey, Window)> {
+        self.gate.memory().windows()
     }
 
     /// Decide every alert of a notification; admitted actions are journaled before this returns.
@@ -312,11 +317,11 @@ impl Pipeline {
             action_id: None,
         };
         let outcome = match service {
-            None => Err(refusal(
+            None => Err(Refusal::new(
                 Decision::NoService,
                 format!("alert has no {:?} label", rule.service_label),
             )),
-            Some(name) if !is_valid_service_name(name) => Err(refusal(
+            Some(name) if !is_valid_service_name(name) => Err(Refusal::new(
                 Decision::NoService,
                 format!("{:?} is not a valid service name", truncate(name)),
             )),
@@ -356,19 +361,19 @@ impl Pipeline {
             alert.status.as_str(),
         );
         // Repeat notifications are the common case: refuse them without waiting for the lock.
-        if let Err(refusal) = self.check_recent(alert, name, kind, &delivery) {
+        if let Err(refusal) = self.gate.recent(alert, name, kind, delivery) {
             return Ok(Err(refusal));
         }
         let lock = self.admit_locks.get(name);
         let _turn = lock.lock().await;
         // Again under the lock: a concurrent admission for this service may just have finished.
-        if let Err(refusal) = self.check_recent(alert, name, kind, &delivery) {
+        if let Err(refusal) = self.gate.recent(alert, name, kind, delivery) {
             return Ok(Err(refusal));
         }
         // A spent budget refuses before Docker is asked: in a storm most alerts end here.
         if mode == Mode::Act {
-            if let Err(reason) = self.budgets.check(name) {
-                return Ok(Err(refusal(Decision::RateLimited, reason)));
+            if let Err(refusal) = self.gate.budget_left(name) {
+                return Ok(Err(refusal));
             }
         }
         let change = match self.read_for_admission(name).await {
@@ -383,7 +388,7 @@ impl Pipeline {
                 }
             }
             Ok(None) => {
-                return Ok(Err(refusal(
+                return Ok(Err(Refusal::new(
                     Decision::NoService,
                     format!("no service named {name}"),
                 )))
@@ -403,20 +408,20 @@ impl Pipeline {
                 finished: None,
             }));
         }
-        let spent = match self.budgets.try_spend(name) {
+        let spent = match self.gate.spend(name) {
             Ok(spent) => spent,
-            Err(reason) => return Ok(Err(refusal(Decision::RateLimited, reason))),
+            Err(refusal) => return Ok(Err(refusal)),
         };
         let intent = self.intent(alert, rule, name, change);
         if let Err(e) = self.append(&[Entry::Intent(intent.clone())]).await {
             // Not admitted (the webhook answers 503 and Alertmanager retries): nothing spent.
-            self.budgets.give_back(name, spent);
+            self.gate.refund(name, spent);
             return Err(e);
         }
         self.actions.apply(&Entry::Intent(intent.clone()));
         // Held until the action's outcome: no second action is admitted behind one still queued.
-        self.cooldowns
-            .hold((name.to_string(), kind), delivery.0, owner_of(&intent.id));
+        self.gate
+            .admitted((name.to_string(), kind), delivery, owner_of(&intent.id));
         let (tx, rx) = oneshot::channel();
         let id = intent.id.clone();
         self.spawn_counted(self.clone().execute(intent, change, Some(tx)));
@@ -427,69 +432,6 @@ impl Pipeline {
             action_id: Some(id),
             finished: Some(rx),
         }))
-    }
-
-    /// Dedupe, cooldown, and anti-flap: a scale_down waits for the cooldown of the last scale_up.
-    fn check_recent(
-        &self,
-        alert: &Alert,
-        name: &str,
-        kind: ActionKind,
-        delivery: &DeliveryKey,
-    ) -> Result<(), Refusal> {
-        let window = self.cooldowns.window(&(name.to_string(), kind));
-        if window.is_some_and(|(_, started_by)| started_by == delivery.0) {
-            return Err(refusal(
-                Decision::Duplicate,
-                format!(
-                    "this alert (fingerprint {}, startsAt {}, {}) was already handled by this rule",
-                    alert.fingerprint,
-                    alert.starts_at,
-                    alert.status.as_str()
-                ),
-            ));
-        }
-        match window {
-            Some((Window::Running(left), _)) => {
-                return Err(refusal(
-                    Decision::Cooldown,
-                    format!(
-                        "{kind} on {name} ran recently; {} of cooldown left",
-                        fmt_secs(left)
-                    ),
-                ))
-            }
-            // Our own action on it is still queued or running: the service is busy with it.
-            Some((Window::Held, _)) => {
-                return Err(refusal(
-                    Decision::Busy,
-                    format!("an earlier {kind} on {name} has not finished yet; its cooldown starts when it lands"),
-                ))
-            }
-            None => {}
-        }
-        if kind == ActionKind::ScaleDown {
-            let up = (name.to_string(), ActionKind::ScaleUp);
-            match self.cooldowns.window(&up) {
-                Some((Window::Running(left), _)) => {
-                    return Err(refusal(
-                        Decision::Cooldown,
-                        format!(
-                            "scale_up on {name} ran recently; scale_down waits {} (anti-flap)",
-                            fmt_secs(left)
-                        ),
-                    ))
-                }
-                Some((Window::Held, _)) => {
-                    return Err(refusal(
-                        Decision::Busy,
-                        format!("a scale_up on {name} has not finished yet; scale_down waits for it and its cooldown (anti-flap)"),
-                    ))
-                }
-                None => {}
-            }
-        }
-        Ok(())
     }
 
     async fn read_for_admission(&self, name: &str) -> Result<Option<ServiceState>, DockerError> {
@@ -535,13 +477,6 @@ struct Admission {
     finished: Option<oneshot::Receiver<Finished>>,
 }
 
-fn refusal(decision: Decision, reason: impl Into<String>) -> Refusal {
-    Refusal {
-        decision,
-        reason: reason.into(),
-    }
-}
-
 fn apply_finished(record: &mut DecisionRecord, finished: Finished) {
     record.decision = match finished.outcome {
         Outcome::Succeeded => Decision::Executed,
@@ -581,24 +516,6 @@ fn no_match(alert: &Alert) -> DecisionRecord {
 
 pub(crate) use crate::clock::{from_unix_ms, unix_ms};
 
-/// "4m 47s": whole seconds rounded up, like humantime's output but cheap enough for the hot path
-/// of repeat notifications, where every answer carries a remaining cooldown.
-fn fmt_secs(d: Duration) -> String {
-    use std::fmt::Write;
-    let secs = crate::clock::whole_secs_up(d);
-    let (h, m, s) = (secs / 3600, secs / 60 % 60, secs % 60);
-    let mut out = String::with_capacity(12);
-    for (value, unit) in [(h, 'h'), (m, 'm'), (s, 's')] {
-        if value > 0 || (unit == 's' && out.is_empty()) {
-            if !out.is_empty() {
-                out.push(' ');
-            }
-            let _ = write!(out, "{value}{unit}");
-        }
-    }
-    out
-}
-
 /// Label values can be huge; answers and logs carry a bounded prefix.
 fn truncate(s: &str) -> String {
     const MAX: usize = 128;
@@ -635,21 +552,3 @@ pub(crate) fn action_key(intent: &Intent) -> (String, ActionKind) {
 
 #[cfg(test)]
 mod tests;
-
-#[cfg(test)]
-mod fmt_tests {
-    use super::fmt_secs;
-    use rstest::rstest;
-    use std::time::Duration;
-
-    #[rstest]
-    #[case(Duration::ZERO, "0s")]
-    #[case(Duration::from_millis(1), "1s")]
-    #[case(Duration::from_secs(59), "59s")]
-    #[case(Duration::from_secs(60), "1m")]
-    #[case(Duration::from_millis(287_200), "4m 48s")]
-    #[case(Duration::from_secs(3600 + 5), "1h 5s")]
-    fn formats_like_humantime(#[case] d: Duration, #[case] text: &str) {
-        assert_eq!(fmt_secs(d), text);
-    }
-}

@@ -7,10 +7,10 @@
 
 use super::worker::Sent;
 use super::{action_key, delivery_of, from_unix_ms, Pipeline};
-use crate::act::Change;
 use crate::gate::owner_of;
 use crate::journal::history::ActionHistory;
 use crate::journal::{Entry, Intent, JournalError, Replayed};
+use crate::model::Change;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -40,7 +40,7 @@ impl Pipeline {
                 service, template, ..
             } = entry
             {
-                self.templates.observe(service, template);
+                self.gate.memory().observe_template(service, template);
             }
         }
         let history = ActionHistory::fold(&replayed.entries);
@@ -54,7 +54,7 @@ impl Pipeline {
                             usize::from(self.restore_window(intent, until));
                     }
                     if let Some(bad) = story.rolled_back_from() {
-                        self.templates.mark_bad(&intent.service, bad);
+                        self.gate.memory().mark_bad_template(&intent.service, bad);
                     }
                 }
                 None => {
@@ -82,16 +82,19 @@ impl Pipeline {
         if until <= self.clock.now() {
             return false;
         }
-        let (tag, owner) = (delivery_of(intent).0, owner_of(&intent.id));
-        self.cooldowns
-            .restore(action_key(intent), Some(until), tag, owner);
+        let (delivery, owner) = (delivery_of(intent), owner_of(&intent.id));
+        self.gate
+            .memory()
+            .restore(action_key(intent), Some(until), delivery, owner);
         true
     }
 
     /// An unfinished action holds its window until its outcome.
     fn hold_window(&self, intent: &Intent) {
-        let (tag, owner) = (delivery_of(intent).0, owner_of(&intent.id));
-        self.cooldowns.restore(action_key(intent), None, tag, owner);
+        let (delivery, owner) = (delivery_of(intent), owner_of(&intent.id));
+        self.gate
+            .memory()
+            .restore(action_key(intent), None, delivery, owner);
     }
 
     /// Resume unfinished actions one service at a time, in journal order, each service's

@@ -2,9 +2,10 @@
 //! `tests/api`; this fake only lets us force rare engine answers (out of sequence, outage).
 
 use super::*;
-use crate::act::{ServiceMode, SwarmFuture};
+use crate::act::SwarmFuture;
 use crate::clock::ManualClock;
 use crate::journal::{Journal, Outcome, Replayed};
+use crate::model::ServiceMode;
 use crate::parse::{AlertStatus, LabelSet};
 use crate::rules::load::parse_rule_file;
 use std::collections::HashMap;
@@ -40,7 +41,7 @@ impl FakeSwarm {
             mode: ServiceMode::Replicated { replicas },
             update_state: None,
             force_update: 0,
-            template: crate::act::Template::from_task_spec(&Default::default()),
+            template: crate::model::Template::from_task_spec(&Default::default()),
             spec: Default::default(),
         };
         swarm.services.lock().unwrap().insert(name.into(), service);
@@ -97,7 +98,7 @@ impl Swarm for FakeSwarm {
             stored.version += 1;
             stored
                 .labels
-                .insert(crate::act::ACTION_LABEL.into(), action_id.into());
+                .insert(crate::model::ACTION_LABEL.into(), action_id.into());
             match change {
                 Change::Replicas { to, .. } => {
                     stored.mode = ServiceMode::Replicated { replicas: to }
@@ -117,7 +118,7 @@ impl Swarm for FakeSwarm {
     fn restore_template<'a>(
         &'a self,
         _: &'a ServiceState,
-        _: &'a crate::act::Template,
+        _: &'a crate::model::Template,
         _: &'a str,
     ) -> SwarmFuture<'a, ()> {
         Box::pin(async {
@@ -131,7 +132,7 @@ impl Swarm for FakeSwarm {
     fn previous_template<'a>(
         &'a self,
         _: &'a str,
-    ) -> SwarmFuture<'a, Option<crate::act::Template>> {
+    ) -> SwarmFuture<'a, Option<crate::model::Template>> {
         Box::pin(async { Ok(None) })
     }
 
@@ -139,14 +140,14 @@ impl Swarm for FakeSwarm {
         Box::pin(async { Ok(None) })
     }
 
-    fn job_tasks<'a>(&'a self, _: &'a str, _: u64) -> SwarmFuture<'a, Vec<crate::act::JobTask>> {
+    fn job_tasks<'a>(&'a self, _: &'a str, _: u64) -> SwarmFuture<'a, Vec<crate::model::JobTask>> {
         Box::pin(async { Ok(Vec::new()) })
     }
 
     fn managed_services<'a>(
         &'a self,
         _: &'a str,
-    ) -> SwarmFuture<'a, Vec<crate::act::ServiceSummary>> {
+    ) -> SwarmFuture<'a, Vec<crate::model::ServiceSummary>> {
         Box::pin(async { Ok(Vec::new()) })
     }
 

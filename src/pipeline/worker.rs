@@ -6,13 +6,14 @@
 //! whose answer was lost is decided by a re-read, never by the error: `succeeded` when the read
 //! shows the id, `expired` only once a read proves it did not land.
 
-use super::{action_key, from_unix_ms, refusal, unix_ms, Finished, Pipeline};
-use crate::act::template::short;
-use crate::act::{Change, DockerError, ServiceState, ACTION_LABEL};
+use super::{action_key, from_unix_ms, unix_ms, Finished, Pipeline};
+use crate::act::DockerError;
 use crate::clock::saturating_add;
 use crate::decision::Decision;
 use crate::gate::{owner_of, Refusal};
 use crate::journal::{Entry, Intent, Outcome};
+use crate::model::template::short;
+use crate::model::{Change, ServiceState, ACTION_LABEL};
 use crate::record::grafana::ActionNote;
 use std::sync::Arc;
 use std::time::Duration;
@@ -196,7 +197,7 @@ impl Pipeline {
             let service = match read {
                 Ok(Some(service)) => service,
                 Ok(None) => {
-                    return skipped(refusal(
+                    return skipped(Refusal::new(
                         Decision::NoService,
                         format!("no service named {}", intent.service),
                     ))
@@ -284,7 +285,7 @@ impl Pipeline {
         action_id: &str,
     ) -> Result<(), DockerError> {
         match change {
-            Change::Template { to, .. } => match self.templates.get(&service.name, to) {
+            Change::Template { to, .. } => match self.gate.memory().template(&service.name, to) {
                 Some(template) => {
                     self.swarm
                         .restore_template(service, &template, action_id)
@@ -309,7 +310,7 @@ impl Pipeline {
     ) -> Step {
         match change {
             Change::Template { from, .. } => {
-                self.templates.mark_bad(&service.name, from);
+                self.gate.memory().mark_bad_template(&service.name, from);
                 succeeded(change, reason)
             }
             Change::Job { to, .. } => match self.follow_job(intent, service, change, to).await {
@@ -349,13 +350,10 @@ impl Pipeline {
         self.append_outcome(intent, &entry).await;
         self.actions.apply(&entry);
         self.record_outcome(intent, finished);
-        let (key, owner) = (action_key(intent), owner_of(&intent.id));
-        if finished.outcome == Outcome::Succeeded {
-            let cooldown = Duration::from_millis(intent.cooldown_ms);
-            self.cooldowns.run_from_now(&key, owner, cooldown);
-        } else {
-            self.cooldowns.give_back(&key, owner);
-        }
+        let landed = finished.outcome == Outcome::Succeeded;
+        let cooldown = Duration::from_millis(intent.cooldown_ms);
+        self.gate
+            .finished(&action_key(intent), owner_of(&intent.id), landed, cooldown);
         let change = finished.change.map(|c| c.to_string());
         let line = (
             intent.id.as_str(),

@@ -7,17 +7,13 @@ pub mod body;
 pub mod error;
 mod limit;
 mod observe;
+pub mod rate;
 pub mod routes;
 pub mod status;
 pub mod tls;
 
-use crate::act::Swarm;
-use crate::clock::Clock;
-use crate::gate::rate::{keyed, InjectedClock, Keyed};
-use crate::journal::{Compaction, Journal, JournalError};
-use crate::pipeline::{Pipeline, PipelineSettings, Records, Recovery};
-use crate::record::grafana::Annotator;
-use crate::record::metrics::Metrics;
+use crate::pipeline::Pipeline;
+use crate::receive::rate::{keyed, InjectedClock, Keyed};
 use crate::rules::{load_rules_dir, RuleErrors, RuleSet};
 use crate::settings::{AuthSettings, Settings, SettingsError};
 use actix_web::dev::Server;
@@ -28,7 +24,7 @@ use governor::clock::Clock as _;
 use std::net::{IpAddr, TcpListener};
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 /// Shared by every worker.
 pub struct AppState {
@@ -51,6 +47,29 @@ pub struct AppState {
 }
 
 impl AppState {
+    /// The state every HTTP worker shares, from the pipeline and the settings.
+    pub fn new(pipeline: Arc<Pipeline>, auth: Auth, settings: &Settings) -> Self {
+        let rate_clock = InjectedClock(pipeline.clock().clone());
+        Self {
+            pipeline,
+            auth: RwLock::new(auth),
+            max_body_bytes: settings.limits.max_body_bytes,
+            request_timeout: settings.limits.request_timeout,
+            dry_run: settings.dry_run,
+            client_rate: keyed(
+                settings.limits.requests_per_second_per_client,
+                Duration::from_secs(1),
+                &rate_clock,
+            ),
+            rate_clock,
+            rules_dir: settings.rules_dir.clone(),
+            auth_settings: settings.auth.clone(),
+            opt_in_label: settings.opt_in_label.clone(),
+            protect_pages: settings.auth.protect_pages,
+            reloading: tokio::sync::Mutex::new(()),
+        }
+    }
+
     /// 429 with Retry-After for a client over its rate; checked before auth so guessing tokens
     /// is slow too.
     pub fn check_client_rate(&self, req: &HttpRequest) -> Result<(), ApiError> {
@@ -93,12 +112,12 @@ impl AppState {
                 self.pipeline.replace_rules(rules);
                 *self.auth.write().unwrap_or_else(|e| e.into_inner()) = auth;
                 metrics.rules_loaded(count);
-                metrics.reload(true, unix_secs());
+                metrics.reload(true, crate::clock::unix_secs(SystemTime::now()));
                 tracing::info!(rules = count, "reloaded");
                 Ok(count)
             }
             Err(error) => {
-                metrics.reload(false, unix_secs());
+                metrics.reload(false, crate::clock::unix_secs(SystemTime::now()));
                 for line in error.to_string().lines() {
                     tracing::error!(error = %line, "reload failed; keeping the previous rules");
                 }
@@ -131,157 +150,13 @@ pub enum ReloadError {
     Task(#[from] tokio::task::JoinError),
 }
 
-fn unix_secs() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_secs()
-}
-
-/// Why the server could not start.
-#[derive(Debug, thiserror::Error)]
-pub enum StartError {
-    #[error(transparent)]
-    Settings(#[from] SettingsError),
-    #[error("rules:\n{0}")]
-    Rules(#[from] RuleErrors),
-    #[error(transparent)]
-    Journal(#[from] JournalError),
-    #[error(transparent)]
-    Tls(#[from] tls::TlsError),
-    #[error("cannot listen on {addr}: {source}")]
-    Bind {
-        addr: String,
-        source: std::io::Error,
-    },
-}
-
-/// What the server talks to: the swarm and the clock are injected so tests can drive time.
-pub struct Dependencies {
-    pub swarm: Arc<dyn Swarm>,
-    pub clock: Arc<dyn Clock>,
-}
-
-/// A bound, not yet running server.
-pub struct Application {
-    port: u16,
-    server: Server,
-    state: web::Data<AppState>,
-    recovery: Recovery,
-    /// How long shutdown waits for actions inside a Docker call.
-    drain_for: Duration,
-}
-
-impl Application {
-    /// Load rules and secrets, open and recover the journal, bind the listener (port 0 picks a
-    /// free port) and build the server.
-    pub async fn build(settings: &Settings, deps: Dependencies) -> Result<Self, StartError> {
-        let rules = load_rules_dir(&settings.rules_dir)?;
-        tracing::info!(rules = rules.len(), dir = %settings.rules_dir.display(), "rules loaded");
-        let auth = Auth::from_settings(&settings.auth)?;
-        if auth.is_open() && !settings.tls.verifies_clients() {
-            tracing::warn!("no auth configured: any local process may POST /webhook");
-        }
-        let tls = match settings.tls.enabled() {
-            true => Some(tls::server_config(&settings.tls)?),
-            false => None,
-        };
-        let metrics = Arc::new(Metrics::new());
-        metrics.rules_loaded(rules.len());
-        metrics.reload(true, unix_secs());
-        let annotator = Annotator::start(&settings.grafana, metrics.clone())?;
-        let clock = deps.clock.clone();
-        let compaction = Compaction {
-            now_ms: Arc::new(move || crate::pipeline::unix_ms(clock.now())),
-            keep_actions: crate::record::actions::KEEP,
-            grow_to: crate::journal::GROW_TO,
-        };
-        let (journal, replayed) = Journal::open_compacted(&settings.data_dir, compaction)?;
-        let rate_clock = InjectedClock(deps.clock.clone());
-        let records = Records {
-            journal,
-            metrics,
-            annotator,
-        };
-        let pipeline = Arc::new(Pipeline::new(
-            rules,
-            deps.swarm,
-            deps.clock,
-            records,
-            pipeline_settings(settings),
-        ));
-        let recovery = pipeline.recover(replayed).await?;
-        let listener = TcpListener::bind(&settings.listen).map_err(|source| StartError::Bind {
-            addr: settings.listen.clone(),
-            source,
-        })?;
-        let port = listener.local_addr().map_or(0, |a| a.port());
-        let state = web::Data::new(AppState {
-            pipeline,
-            auth: RwLock::new(auth),
-            max_body_bytes: settings.limits.max_body_bytes,
-            request_timeout: settings.limits.request_timeout,
-            dry_run: settings.dry_run,
-            client_rate: keyed(
-                settings.limits.requests_per_second_per_client,
-                Duration::from_secs(1),
-                &rate_clock,
-            ),
-            rate_clock,
-            rules_dir: settings.rules_dir.clone(),
-            auth_settings: settings.auth.clone(),
-            opt_in_label: settings.opt_in_label.clone(),
-            protect_pages: settings.auth.protect_pages,
-            reloading: tokio::sync::Mutex::new(()),
-        });
-        let server = serve(listener, state.clone(), settings, tls)?;
-        tracing::info!(port, tls = settings.tls.enabled(), "listening");
-        Ok(Self {
-            port,
-            server,
-            state,
-            recovery,
-            // One Docker call's timeout, plus the outcome's fsync.
-            drain_for: settings
-                .docker
-                .timeout
-                .saturating_add(Duration::from_secs(2)),
-        })
-    }
-
-    pub fn port(&self) -> u16 {
-        self.port
-    }
-
-    /// A handle to stop the server (tests restart swarmpilot on the same data_dir).
-    pub fn handle(&self) -> actix_web::dev::ServerHandle {
-        self.server.handle()
-    }
-
-    /// What start-up recovered from the journal.
-    pub fn recovery(&self) -> &Recovery {
-        &self.recovery
-    }
-
-    /// Serve until SIGINT/SIGTERM (graceful: in-flight requests finish); SIGHUP reloads.
-    /// Then the actions in flight get `drain_for` to finish their Docker call and journal its
-    /// outcome; what is only waiting stays unfinished and is resumed at the next start.
-    pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        observe::spawn_docker_probe(self.state.pipeline.clone());
-        observe::spawn_reload_on_sighup(self.state.clone());
-        let served = self.server.await;
-        self.state.pipeline.drain(self.drain_for).await;
-        served
-    }
-}
-
-fn serve(
+/// The HTTP server on `listener`, not yet running.
+pub fn serve(
     listener: TcpListener,
     state: web::Data<AppState>,
     settings: &Settings,
     tls: Option<rustls::ServerConfig>,
-) -> Result<Server, StartError> {
-    let addr = settings.listen.as_str();
+) -> std::io::Result<Server> {
     let server = HttpServer::new(move || {
         App::new()
             .app_data(state.clone())
@@ -303,22 +178,12 @@ fn serve(
         Some(config) => server.listen_rustls_0_23(listener, config),
         None => server.listen(listener),
     };
-    let server = bound
-        .map_err(|source| StartError::Bind {
-            addr: addr.to_string(),
-            source,
-        })?
-        .run();
-    Ok(server)
+    Ok(bound?.run())
 }
 
-fn pipeline_settings(settings: &Settings) -> PipelineSettings {
-    PipelineSettings {
-        opt_in_label: settings.opt_in_label.clone(),
-        retry_for: settings.docker.retry_for,
-        admission_read_timeout: settings.docker.timeout.min(Duration::from_secs(2)),
-        actions_per_minute: settings.limits.actions_per_minute,
-        actions_per_service_per_hour: settings.limits.actions_per_service_per_hour,
-        backup_timeout: settings.backup.timeout,
-    }
+/// The server's background duties: the Docker probe behind `swarmpilot_docker_up` and SIGHUP
+/// as a reload. Both stop when the pipeline is asked to stop.
+pub fn spawn_duties(state: web::Data<AppState>) {
+    observe::spawn_docker_probe(state.pipeline.clone());
+    observe::spawn_reload_on_sighup(state);
 }

@@ -3,8 +3,8 @@
 
 use super::error::ApiError;
 use super::AppState;
-use crate::act::ServiceSummary;
 use crate::gate::Window;
+use crate::model::ServiceSummary;
 use crate::record::actions::ActionView;
 use actix_web::{web, HttpRequest, HttpResponse};
 use maud::{html, Markup, PreEscaped, DOCTYPE};

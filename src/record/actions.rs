@@ -2,9 +2,9 @@
 //! status page show. The journal's [`ActionHistory`] (the reader recovery and compaction use too),
 //! bounded, filled on start and kept current by every append.
 
-use crate::act::Change;
 use crate::journal::history::{ActionHistory, ActionStory};
 use crate::journal::{Entry, Outcome};
+use crate::model::Change;
 use serde::Serialize;
 use std::sync::Mutex;
 

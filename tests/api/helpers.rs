@@ -11,8 +11,8 @@ use swarmpilot::act::docker::DockerSwarm;
 use swarmpilot::act::Swarm;
 use swarmpilot::clock::ManualClock;
 use swarmpilot::pipeline::Recovery;
-use swarmpilot::receive::{Application, Dependencies};
 use swarmpilot::settings::Settings;
+use swarmpilot::startup::{Application, Dependencies};
 
 pub const TOKEN: &str = "test-token-5f2a";
 pub const GRAFANA_TOKEN: &str = "glsa_test_0123";

@@ -22,7 +22,7 @@ pub fn burst_rules() -> std::path::PathBuf {
 }
 
 pub const GENEROUS_LIMITS: &[(&str, &str)] = &[
-    ("limits", "requests_per_second_per_client = 1000000"),
+    ("limits", "requests_per_second_per_client = 0"),
     ("limits", "actions_per_minute = 100000"),
     ("limits", "actions_per_service_per_hour = 100000"),
 ];

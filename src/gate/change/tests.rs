@@ -18,7 +18,7 @@ fn service(replicas: u64, labels: &[(&str, &str)]) -> ServiceState {
         mode: ServiceMode::Replicated { replicas },
         update_state: None,
         force_update: 3,
-        template: crate::act::Template::from_task_spec(&Default::default()),
+        template: crate::model::Template::from_task_spec(&Default::default()),
         spec: Default::default(),
     }
 }

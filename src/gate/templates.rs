@@ -2,7 +2,7 @@
 //! one even after a scale made Swarm's own PreviousSpec useless. Journaled as they are first seen
 //! and restored on start; templates swarmpilot rolled back from are never targets again.
 
-use crate::act::Template;
+use crate::model::Template;
 use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 

@@ -1,0 +1,180 @@
+//! The gate as admission asks it: dedupe, cooldown and anti-flap from the [`GateMemory`], the
+//! action budgets, and the decision on a fresh read of the service (opt-in, update state,
+//! bounds, rollback eligibility). The pipeline calls these in order; it decides nothing itself.
+
+use super::budget::{Budgets, Spent};
+use super::change::{plan_change, Context, Refusal};
+use super::cooldown::Window;
+use super::memory::{ActionKey, GateMemory};
+use super::DeliveryKey;
+use crate::clock::whole_secs_up;
+use crate::decision::Decision;
+use crate::model::{Change, ServiceState, Template};
+use crate::parse::Alert;
+use crate::rules::{Action, ActionKind};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Everything that may refuse an action before it touches the swarm.
+pub struct Gate {
+    memory: Arc<dyn GateMemory>,
+    budgets: Budgets,
+    opt_in_label: String,
+}
+
+impl Gate {
+    pub fn new(memory: Arc<dyn GateMemory>, budgets: Budgets, opt_in_label: String) -> Self {
+        Self {
+            memory,
+            budgets,
+            opt_in_label,
+        }
+    }
+
+    pub fn memory(&self) -> &Arc<dyn GateMemory> {
+        &self.memory
+    }
+
+    /// Dedupe, cooldown, and anti-flap: a scale_down waits for the cooldown of the last
+    /// scale_up. Repeat notifications end here, so it allocates only to refuse.
+    pub fn recent(
+        &self,
+        alert: &Alert,
+        service: &str,
+        kind: ActionKind,
+        delivery: DeliveryKey,
+    ) -> Result<(), Refusal> {
+        let key = (service.to_string(), kind);
+        let window = self.memory.window(&key);
+        if window.is_some_and(|(_, started_by)| started_by == delivery) {
+            return Err(Refusal::new(
+                Decision::Duplicate,
+                format!(
+                    "this alert (fingerprint {}, startsAt {}, {}) was already handled by this rule",
+                    alert.fingerprint,
+                    alert.starts_at,
+                    alert.status.as_str()
+                ),
+            ));
+        }
+        match window {
+            Some((Window::Running(left), _)) => Err(Refusal::new(
+                Decision::Cooldown,
+                format!("{kind} on {service} ran recently; {} of cooldown left", fmt_secs(left)),
+            )),
+            // Our own action on it is still queued or running: the service is busy with it.
+            Some((Window::Held, _)) => Err(Refusal::new(
+                Decision::Busy,
+                format!("an earlier {kind} on {service} has not finished yet; its cooldown starts when it lands"),
+            )),
+            None if kind == ActionKind::ScaleDown => self.anti_flap(service),
+            None => Ok(()),
+        }
+    }
+
+    fn anti_flap(&self, service: &str) -> Result<(), Refusal> {
+        match self.memory.window(&(service.to_string(), ActionKind::ScaleUp)) {
+            Some((Window::Running(left), _)) => Err(Refusal::new(
+                Decision::Cooldown,
+                format!(
+                    "scale_up on {service} ran recently; scale_down waits {} (anti-flap)",
+                    fmt_secs(left)
+                ),
+            )),
+            Some((Window::Held, _)) => Err(Refusal::new(
+                Decision::Busy,
+                format!("a scale_up on {service} has not finished yet; scale_down waits for it and its cooldown (anti-flap)"),
+            )),
+            None => Ok(()),
+        }
+    }
+
+    /// Whether a budget is spent, spending nothing: admission refuses before the Docker read.
+    pub fn budget_left(&self, service: &str) -> Result<(), Refusal> {
+        self.budgets
+            .check(service)
+            .map_err(|spent| Refusal::new(Decision::RateLimited, spent.to_string()))
+    }
+
+    /// Spend one action on `service` from both budgets.
+    pub fn spend(&self, service: &str) -> Result<Spent, Refusal> {
+        self.budgets
+            .try_spend(service)
+            .map_err(|spent| Refusal::new(Decision::RateLimited, spent.to_string()))
+    }
+
+    /// An action that was not admitted after all (its intent could not be journaled).
+    pub fn refund(&self, service: &str, spent: Spent) {
+        self.budgets.give_back(service, spent);
+    }
+
+    /// An action was admitted: its window is held until its outcome.
+    pub fn admitted(&self, key: ActionKey, delivery: DeliveryKey, owner: u64) {
+        self.memory.hold(key, delivery, owner);
+    }
+
+    /// The owner's action ended: a landed one's cooldown runs from now; one that did not
+    /// happen gives its window (and with it the duplicate guard) back.
+    pub fn finished(&self, key: &ActionKey, owner: u64, landed: bool, cooldown: Duration) {
+        if landed {
+            self.memory.landed(key, owner, cooldown);
+        } else {
+            self.memory.not_landed(key, owner);
+        }
+    }
+
+    /// Decide the change of `action` on a fresh read of `service` (`previous`: the engine's
+    /// PreviousSpec template; `job_running`: whether a replicated-job run is still going).
+    pub fn decide(
+        &self,
+        action: &Action,
+        service: &ServiceState,
+        previous: Option<&Template>,
+        job_running: bool,
+    ) -> Result<Change, Refusal> {
+        let mut context = Context::new(&self.opt_in_label);
+        context.job_running = job_running;
+        if *action == Action::Rollback {
+            context.rollback_to =
+                self.memory
+                    .rollback_target(&service.name, service.template.hash(), previous);
+        }
+        plan_change(action, service, context)
+    }
+}
+
+/// "4m 47s": whole seconds rounded up, like humantime's output but cheap enough for the hot path
+/// of repeat notifications, where every answer carries a remaining cooldown.
+pub fn fmt_secs(d: Duration) -> String {
+    use std::fmt::Write;
+    let secs = whole_secs_up(d);
+    let (h, m, s) = (secs / 3600, secs / 60 % 60, secs % 60);
+    let mut out = String::with_capacity(12);
+    for (value, unit) in [(h, 'h'), (m, 'm'), (s, 's')] {
+        if value > 0 || (unit == 's' && out.is_empty()) {
+            if !out.is_empty() {
+                out.push(' ');
+            }
+            let _ = write!(out, "{value}{unit}");
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fmt_secs;
+    use rstest::rstest;
+    use std::time::Duration;
+
+    #[rstest]
+    #[case(Duration::ZERO, "0s")]
+    #[case(Duration::from_millis(1), "1s")]
+    #[case(Duration::from_secs(59), "59s")]
+    #[case(Duration::from_secs(60), "1m")]
+    #[case(Duration::from_millis(287_200), "4m 48s")]
+    #[case(Duration::from_secs(3600 + 5), "1h 5s")]
+    fn formats_like_humantime(#[case] d: Duration, #[case] text: &str) {
+        assert_eq!(fmt_secs(d), text);
+    }
+}
