@@ -3,14 +3,16 @@
 //! Errors reach the user as one clear message and exit code 1, never as a panic.
 
 use crate::act::docker::DockerSwarm;
-use crate::act::endpoint::Endpoint;
+use crate::act::endpoint::{Endpoint, EndpointError};
+use crate::act::DockerError;
 use crate::clock::SystemClock;
-use crate::companion;
-use crate::parse::parse_notification;
+use crate::companion::{self, CompanionError};
+use crate::parse::{parse_notification, ParseError};
+use crate::receive::tls::TlsError;
 use crate::receive::Auth;
-use crate::rules::load_rules_dir;
-use crate::settings::Settings;
-use crate::startup::{Application, Dependencies};
+use crate::rules::{load_rules_dir, RuleErrors};
+use crate::settings::{Settings, SettingsError};
+use crate::startup::{Application, Dependencies, StartError};
 use clap::{Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -69,8 +71,39 @@ pub enum Command {
     Deploy(companion::deploy::DeployArgs),
 }
 
-/// Run a parsed command line; `Err` is the message to print before exiting with 1.
-pub fn run(cli: Cli) -> Result<(), String> {
+/// Why a command failed: printed as one line `swarmpilot: …` before exiting with 1. Each
+/// variant keeps its source, so the message says what went wrong where.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    #[error(transparent)]
+    Settings(#[from] SettingsError),
+    #[error("config: {0}")]
+    Endpoint(#[from] EndpointError),
+    #[error(transparent)]
+    Tls(#[from] TlsError),
+    #[error(transparent)]
+    Rules(#[from] RuleErrors),
+    #[error(transparent)]
+    Start(#[from] StartError),
+    #[error(transparent)]
+    Docker(#[from] DockerError),
+    #[error(transparent)]
+    Companion(#[from] CompanionError),
+    #[error("cannot start the async runtime: {0}")]
+    Runtime(#[source] std::io::Error),
+    #[error("the server stopped with an error: {0}")]
+    Serve(#[source] std::io::Error),
+    #[error("{}: {source}", path.display())]
+    PayloadRead {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{}: {source}", path.display())]
+    PayloadParse { path: PathBuf, source: ParseError },
+}
+
+/// Run a parsed command line.
+pub fn run(cli: Cli) -> Result<(), CliError> {
     init_logging(cli.log_format);
     match cli.command {
         Command::Serve { config, dry_run } => serve(config, dry_run),
@@ -78,45 +111,45 @@ pub fn run(cli: Cli) -> Result<(), String> {
         Command::Plan { config, payload } => plan(config, payload),
         Command::Recommend(args) => {
             let settings = settings(args.config.clone())?;
-            companion::block_on(settings.docker.clone(), move |docker| async move {
-                companion::recommend::run(&docker, &settings, &args).await
-            })
+            Ok(companion::block_on(
+                settings.docker.clone(),
+                move |docker| async move { companion::recommend::run(&docker, &settings, &args).await },
+            )?)
         }
         Command::Secret { command } => {
             let settings = settings(command.config())?;
-            companion::block_on(settings.docker.clone(), move |docker| async move {
-                companion::secret::run(&docker, &settings, &command).await
-            })
+            Ok(companion::block_on(
+                settings.docker.clone(),
+                move |docker| async move { companion::secret::run(&docker, &settings, &command).await },
+            )?)
         }
         Command::Deploy(args) => {
             let settings = settings(args.config.clone())?;
-            companion::block_on(settings.docker.clone(), move |docker| async move {
-                companion::deploy::run(&docker, &settings, &args).await
-            })
+            Ok(companion::block_on(
+                settings.docker.clone(),
+                move |docker| async move { companion::deploy::run(&docker, &settings, &args).await },
+            )?)
         }
     }
 }
 
-fn settings(config: Option<PathBuf>) -> Result<Settings, String> {
-    Settings::load(config.as_deref()).map_err(|e| e.to_string())
+fn settings(config: Option<PathBuf>) -> Result<Settings, SettingsError> {
+    Settings::load(config.as_deref())
 }
 
-fn serve(config: Option<PathBuf>, dry_run: bool) -> Result<(), String> {
+fn serve(config: Option<PathBuf>, dry_run: bool) -> Result<(), CliError> {
     let mut settings = settings(config)?;
     settings.dry_run |= dry_run;
-    let runtime = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
+    let runtime = tokio::runtime::Runtime::new().map_err(CliError::Runtime)?;
     runtime.block_on(async {
-        let swarm = DockerSwarm::connect(&settings.docker.host, settings.docker.timeout)
-            .map_err(|e| e.to_string())?
+        let swarm = DockerSwarm::connect(&settings.docker.host, settings.docker.timeout)?
             .negotiate()
             .await;
         let deps = Dependencies {
             swarm: Arc::new(swarm),
             clock: Arc::new(SystemClock),
         };
-        let app = Application::build(&settings, deps)
-            .await
-            .map_err(|e| e.to_string())?;
+        let app = Application::build(&settings, deps).await?;
         // Replaying the journal needs memory in proportion to its length: without this a long
         // journal meant a large process for good.
         crate::memory::give_back(true);
@@ -127,20 +160,21 @@ fn serve(config: Option<PathBuf>, dry_run: bool) -> Result<(), String> {
             settings.docker.clone(),
             settings.secrets.clone(),
             settings.dry_run,
+            app.stop_signal(),
         );
-        app.run_until_stopped().await.map_err(|e| e.to_string())
+        app.run_until_stopped().await.map_err(CliError::Serve)
     })
 }
 
-fn check(config: Option<PathBuf>) -> Result<(), String> {
+fn check(config: Option<PathBuf>) -> Result<(), CliError> {
     let settings = settings(config)?;
-    Auth::from_settings(&settings.auth).map_err(|e| e.to_string())?;
+    Auth::from_settings(&settings.auth)?;
     // The same parse `serve` and the companions use, so what passes here connects there.
-    Endpoint::configured(&settings.docker.host).map_err(|e| format!("config: {e}"))?;
+    Endpoint::configured(&settings.docker.host)?;
     if settings.tls.enabled() {
-        crate::receive::tls::server_config(&settings.tls).map_err(|e| e.to_string())?;
+        crate::receive::tls::server_config(&settings.tls)?;
     }
-    let rules = load_rules_dir(&settings.rules_dir).map_err(|e| e.to_string())?;
+    let rules = load_rules_dir(&settings.rules_dir)?;
     println!(
         "ok: {} rules in {}",
         rules.len(),
@@ -149,12 +183,17 @@ fn check(config: Option<PathBuf>) -> Result<(), String> {
     Ok(())
 }
 
-fn plan(config: Option<PathBuf>, payload: PathBuf) -> Result<(), String> {
+fn plan(config: Option<PathBuf>, payload: PathBuf) -> Result<(), CliError> {
     let settings = settings(config)?;
-    let rules = load_rules_dir(&settings.rules_dir).map_err(|e| e.to_string())?;
-    let body = std::fs::read(&payload).map_err(|e| format!("{}: {e}", payload.display()))?;
-    let notification =
-        parse_notification(&body).map_err(|e| format!("{}: {e}", payload.display()))?;
+    let rules = load_rules_dir(&settings.rules_dir)?;
+    let body = std::fs::read(&payload).map_err(|source| CliError::PayloadRead {
+        path: payload.clone(),
+        source,
+    })?;
+    let notification = parse_notification(&body).map_err(|source| CliError::PayloadParse {
+        path: payload,
+        source,
+    })?;
     print!("{}", crate::plan::describe(&rules, &notification));
     Ok(())
 }

@@ -4,9 +4,19 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
-/// Wall-clock time, so cooldown deadlines can later be persisted and restored across restarts.
+/// The future [`Clock::sleep`] returns.
+pub type Sleep = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
+
+/// Wall-clock time, so cooldown deadlines can be persisted and restored across restarts, and the
+/// waits between retries: one clock for deadlines and sleeps.
 pub trait Clock: Send + Sync + std::fmt::Debug {
     fn now(&self) -> SystemTime;
+
+    /// Wait `d`. Real time by default: a manual clock only moves deadlines, so the retries it
+    /// paces still wait (briefly) instead of spinning.
+    fn sleep(&self, d: Duration) -> Sleep {
+        Box::pin(tokio::time::sleep(d))
+    }
 }
 
 /// The real clock.

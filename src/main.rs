@@ -21,8 +21,8 @@ use swarmpilot::cli::{run, Cli};
 fn main() -> std::process::ExitCode {
     match run(Cli::parse()) {
         Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(message) => {
-            eprintln!("swarmpilot: {message}");
+        Err(error) => {
+            eprintln!("swarmpilot: {error}");
             std::process::ExitCode::FAILURE
         }
     }

@@ -123,6 +123,11 @@ impl Application {
         self.server.handle()
     }
 
+    /// Becomes true when the server stops: what runs beside it (the secret pruner) stops too.
+    pub fn stop_signal(&self) -> tokio::sync::watch::Receiver<bool> {
+        self.state.pipeline.stop_signal()
+    }
+
     /// What start-up recovered from the journal.
     pub fn recovery(&self) -> &Recovery {
         &self.recovery

@@ -136,10 +136,9 @@ impl DockerSwarm {
                 }
             }
             Change::Template { .. } => {
-                return Err(DockerError::Api {
-                    status: 0,
-                    message: "a template change needs the template (restore_template)".into(),
-                })
+                return Err(DockerError::Unrepresentable(
+                    "a template change without the template (use restore_template)".into(),
+                ))
             }
         }
         self.send(service, spec).await
@@ -155,7 +154,7 @@ impl DockerSwarm {
         stamp(&mut spec, action_id);
         let task = template
             .to_task_spec(service.force_update)
-            .map_err(|message| DockerError::Api { status: 0, message })?;
+            .map_err(DockerError::Unrepresentable)?;
         spec.task_template = Some(task);
         self.send(service, spec).await
     }
@@ -381,10 +380,7 @@ pub fn classify(e: bollard::errors::Error) -> DockerError {
             status: status_code,
             message,
         },
-        E::JsonDataError { .. } | E::JsonSerdeError { .. } => DockerError::Api {
-            status: 0,
-            message: e.to_string(),
-        },
+        E::JsonDataError { .. } | E::JsonSerdeError { .. } => DockerError::BadAnswer(e.to_string()),
         other => DockerError::Unreachable(other.to_string()),
     }
 }

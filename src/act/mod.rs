@@ -32,6 +32,10 @@ pub enum DockerError {
     /// field, from a journal written before rules were bounded): never sent, never retried.
     #[error("cannot ask Docker for {0}")]
     Unrepresentable(String),
+    /// The engine answered, but not in a form swarmpilot can read (malformed JSON): after an
+    /// update, whether it landed is unknown until a read.
+    #[error("unreadable answer from the Docker engine: {0}")]
+    BadAnswer(String),
 }
 
 pub type SwarmFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, DockerError>> + Send + 'a>>;

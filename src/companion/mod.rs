@@ -38,18 +38,31 @@ pub async fn connect(settings: &DockerSettings) -> Result<Docker, DockerError> {
         .docker()
 }
 
-/// Run one companion command on a fresh runtime with a connected client; the error is the
-/// message the CLI prints.
-pub fn block_on<F, Fut, E>(settings: DockerSettings, command: F) -> Result<(), String>
+/// Why a companion command failed.
+#[derive(Debug, thiserror::Error)]
+pub enum CompanionError {
+    #[error("cannot start the async runtime: {0}")]
+    Runtime(#[source] std::io::Error),
+    #[error(transparent)]
+    Docker(#[from] DockerError),
+    /// The command's own message (each command words its failures for the operator).
+    #[error("{0}")]
+    Command(String),
+}
+
+/// Run one companion command on a fresh runtime with a connected client, printing its output.
+pub fn block_on<F, Fut, E>(settings: DockerSettings, command: F) -> Result<(), CompanionError>
 where
     F: FnOnce(Docker) -> Fut,
     Fut: Future<Output = Result<String, E>>,
     E: std::fmt::Display,
 {
-    let runtime = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
+    let runtime = tokio::runtime::Runtime::new().map_err(CompanionError::Runtime)?;
     runtime.block_on(async {
-        let docker = connect(&settings).await.map_err(|e| e.to_string())?;
-        let output = command(docker).await.map_err(|e| e.to_string())?;
+        let docker = connect(&settings).await?;
+        let output = command(docker)
+            .await
+            .map_err(|e| CompanionError::Command(e.to_string()))?;
         print!("{output}");
         Ok(())
     })

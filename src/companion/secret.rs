@@ -358,7 +358,7 @@ async fn roll_back(
     new_id: &str,
     deadline: Duration,
 ) -> String {
-    let result = async {
+    let result: Result<_, WaitError> = async {
         let fresh = docker
             .inspect_service(service_id, None)
             .await
@@ -369,15 +369,7 @@ async fn roll_back(
             update(docker, service_id, old, version_of(&fresh)).await?;
         }
         let on_old = |t: &Task| !task_mounts(t, new_id);
-        converge::wait(docker, service_id, deadline, &on_old, true)
-            .await
-            .map_err(|e| match e {
-                WaitError::Docker(d) => d,
-                other => DockerError::Api {
-                    status: 0,
-                    message: other.to_string(),
-                },
-            })
+        converge::wait(docker, service_id, deadline, &on_old, true).await
     }
     .await;
     match result {

@@ -1,15 +1,12 @@
 //! From an action and a fresh read of the service to an absolute target, or a refusal.
 
 use crate::decision::Decision;
-use crate::model::{Change, ServiceMode, ServiceState};
+use crate::model::{is_busy_update_state, Change, ServiceMode, ServiceState};
 use crate::rules::{Action, MAX_REPLICAS};
 
 /// Service labels that narrow a rule's bounds (the tighter bound wins).
 pub const MIN_REPLICAS_LABEL: &str = "swarmpilot.min_replicas";
 pub const MAX_REPLICAS_LABEL: &str = "swarmpilot.max_replicas";
-
-/// Update states in which any spec update would resume or disturb a rollout.
-const BUSY_STATES: [&str; 4] = ["updating", "paused", "rollback_started", "rollback_paused"];
 
 /// Why an action does not go ahead.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -65,7 +62,7 @@ pub fn plan_change(
     }
     // Rollback is the one action meant for a rollout that is stuck or going wrong.
     if let (Some(state), false) = (service.update_state.as_deref(), *action == Action::Rollback) {
-        if BUSY_STATES.contains(&state) {
+        if is_busy_update_state(state) {
             return Err(Refusal::new(
                 Decision::Busy,
                 format!(

@@ -181,10 +181,7 @@ pub type Cooldowns = Deadlines<(String, ActionKind)>;
 
 /// The owner tag of an action id (ids are unique; the digest only keeps entries small).
 pub fn owner_of(action_id: &str) -> u64 {
-    use std::hash::{Hash, Hasher};
-    let mut hasher = std::hash::DefaultHasher::new();
-    action_id.hash(&mut hasher);
-    hasher.finish()
+    super::stable_digest(&[action_id])
 }
 
 #[cfg(test)]

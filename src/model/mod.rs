@@ -7,5 +7,7 @@ pub mod service;
 pub mod template;
 
 pub use change::Change;
-pub use service::{JobTask, ServiceMode, ServiceState, ServiceSummary, ACTION_LABEL};
+pub use service::{
+    is_busy_update_state, JobTask, ServiceMode, ServiceState, ServiceSummary, ACTION_LABEL,
+};
 pub use template::Template;

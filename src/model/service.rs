@@ -10,6 +10,15 @@ use std::collections::HashMap;
 /// the id is there or it is not. It costs no extra update and no extra Raft write.
 pub const ACTION_LABEL: &str = "swarmpilot.action";
 
+/// Update states in which any spec update would resume or disturb a rollout.
+pub const BUSY_UPDATE_STATES: [&str; 4] =
+    ["updating", "paused", "rollback_started", "rollback_paused"];
+
+/// Whether a service in update state `state` is busy with a rollout (see [`BUSY_UPDATE_STATES`]).
+pub fn is_busy_update_state(state: &str) -> bool {
+    BUSY_UPDATE_STATES.contains(&state)
+}
+
 /// How a service schedules its tasks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ServiceMode {

@@ -545,7 +545,7 @@ impl IdSource {
     }
 }
 
-/// What an action on a service needs to run again after a restart.
+/// The (service, action) pair an intent's cooldown window is kept under.
 pub(crate) fn action_key(intent: &Intent) -> (String, ActionKind) {
     (intent.service.clone(), intent.action.kind())
 }

@@ -62,15 +62,22 @@ impl Pipeline {
         }
     }
 
+    /// Becomes true once shutdown is asked for: what runs beside the pipeline (the pruner, the
+    /// probe) stops on it.
+    pub fn stop_signal(&self) -> watch::Receiver<bool> {
+        self.execution.stopping.subscribe()
+    }
+
     pub(crate) fn is_stopping(&self) -> bool {
         *self.execution.stopping.borrow()
     }
 
-    /// Wait for `d`; false (at once) when shutdown was asked for meanwhile.
-    pub(crate) async fn pause(&self, d: Duration) -> bool {
+    /// Wait for `d` (on the pipeline's clock); false (at once) when shutdown was asked for
+    /// meanwhile.
+    pub async fn pause(&self, d: Duration) -> bool {
         let mut stopping = self.execution.stopping.subscribe();
         tokio::select! {
-            _ = tokio::time::sleep(d) => !self.is_stopping(),
+            _ = self.clock.sleep(d) => !self.is_stopping(),
             _ = stopping.wait_for(|s| *s) => false,
         }
     }

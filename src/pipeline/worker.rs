@@ -13,7 +13,7 @@ use crate::decision::Decision;
 use crate::gate::{owner_of, Refusal};
 use crate::journal::{Entry, Intent, Outcome};
 use crate::model::template::short;
-use crate::model::{Change, ServiceState, ACTION_LABEL};
+use crate::model::{Change, ServiceState, Template, ACTION_LABEL};
 use crate::record::grafana::ActionNote;
 use std::sync::Arc;
 use std::time::Duration;
@@ -226,7 +226,21 @@ impl Pipeline {
                 }
                 *target = Some(change);
             }
-            match self.send(&service, change, &intent.id).await {
+            let template = match change {
+                Change::Template { to, .. } => match self.gate.memory().template(&service.name, to)
+                {
+                    Some(template) => Some(template),
+                    None => {
+                        let reason = format!("template {} is no longer known", short(to));
+                        return failed(reason, Some(change));
+                    }
+                },
+                _ => None,
+            };
+            match self
+                .send(&service, change, template.as_ref(), &intent.id)
+                .await
+            {
                 Ok(()) => {
                     let reason = format!("{} {}", intent.action.kind(), intent.service);
                     return self.completed(intent, &service, change, &reason).await;
@@ -237,12 +251,11 @@ impl Pipeline {
                     *sent = Sent::Maybe;
                     return Step::Unreachable(reason);
                 }
-                // A server error may come after the engine committed the update: read first.
-                Err(DockerError::Api { status, message }) if status >= 500 => {
+                // A server error, or an answer that cannot be read, may come after the engine
+                // committed the update: read first.
+                Err(e @ (DockerError::Api { status: 500.., .. } | DockerError::BadAnswer(_))) => {
                     *sent = Sent::Maybe;
-                    return self
-                        .decide_after_error(intent, change, status, message)
-                        .await;
+                    return self.decide_after_error(intent, change, e).await;
                 }
                 Err(e) => return failed(e.to_string(), Some(change)),
             }
@@ -259,21 +272,16 @@ impl Pipeline {
         &self,
         intent: &Intent,
         change: Change,
-        status: u16,
-        message: String,
+        error: DockerError,
     ) -> Step {
         let read = self.swarm.find_service(&intent.service).await;
         self.note_docker(&read);
         match read {
             Ok(Some(service)) if self.landed(intent, &service).await => {
-                let reason =
-                    format!("its update landed although Docker answered {status}: {message}");
+                let reason = format!("its update landed although Docker answered: {error}");
                 self.completed(intent, &service, change, &reason).await
             }
-            Ok(_) => failed(
-                DockerError::Api { status, message }.to_string(),
-                Some(change),
-            ),
+            Ok(_) => failed(error.to_string(), Some(change)),
             Err(e) => docker_failure(e, Some(change)),
         }
     }
@@ -282,21 +290,16 @@ impl Pipeline {
         &self,
         service: &ServiceState,
         change: Change,
+        template: Option<&Template>,
         action_id: &str,
     ) -> Result<(), DockerError> {
-        match change {
-            Change::Template { to, .. } => match self.gate.memory().template(&service.name, to) {
-                Some(template) => {
-                    self.swarm
-                        .restore_template(service, &template, action_id)
-                        .await
-                }
-                None => Err(DockerError::Api {
-                    status: 0,
-                    message: format!("template {} is no longer known", short(to)),
-                }),
-            },
-            other => self.swarm.apply(service, other, action_id).await,
+        match template {
+            Some(template) => {
+                self.swarm
+                    .restore_template(service, template, action_id)
+                    .await
+            }
+            None => self.swarm.apply(service, change, action_id).await,
         }
     }
 

@@ -34,12 +34,15 @@ pub async fn http_metrics(
     result
 }
 
+/// Until the pipeline stops (then it lets go of it).
 pub fn spawn_docker_probe(pipeline: Arc<Pipeline>) {
     tokio::spawn(async move {
         loop {
             let result = pipeline.swarm_view().ping().await;
             pipeline.note_docker(&result);
-            tokio::time::sleep(PROBE_EVERY).await;
+            if !pipeline.pause(PROBE_EVERY).await {
+                return;
+            }
         }
     });
 }
@@ -50,8 +53,13 @@ pub fn spawn_reload_on_sighup(state: web::Data<AppState>) {
         tracing::warn!("cannot listen for SIGHUP; reload with POST /-/reload");
         return;
     };
+    let mut stop = state.pipeline.stop_signal();
     tokio::spawn(async move {
-        while hangups.recv().await.is_some() {
+        loop {
+            tokio::select! {
+                hangup = hangups.recv() => if hangup.is_none() { return },
+                _ = stop.wait_for(|stopping| *stopping) => return,
+            }
             tracing::info!("SIGHUP: reloading");
             // A failure is logged and counted by reload itself.
             let _ = state.reload().await;

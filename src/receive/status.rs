@@ -4,13 +4,11 @@
 use super::error::ApiError;
 use super::AppState;
 use crate::gate::Window;
-use crate::model::ServiceSummary;
+use crate::model::{is_busy_update_state, ServiceSummary};
 use crate::record::actions::ActionView;
 use actix_web::{web, HttpRequest, HttpResponse};
 use maud::{html, Markup, PreEscaped, DOCTYPE};
 use std::time::{Duration, SystemTime};
-
-const BUSY: [&str; 4] = ["updating", "paused", "rollback_started", "rollback_paused"];
 
 const STYLE: &str = "body{font:14px system-ui,sans-serif;margin:1.5rem;color:#1d2329}\
 h1{font-size:1.4rem}h2{font-size:1.1rem;margin-top:1.6rem}\
@@ -78,7 +76,7 @@ fn services_table(services: &[ServiceSummary]) -> Markup {
                         }
                         td { (s.image) }
                         @let update = s.update_state.clone().unwrap_or_else(|| "—".into());
-                        td class=(if BUSY.contains(&update.as_str()) { "bad" } else { "" }) { (update) }
+                        td class=(if is_busy_update_state(&update) { "bad" } else { "" }) { (update) }
                     }
                 }
             }

@@ -494,11 +494,7 @@ impl RuleBuilder<'_> {
         let Some(raw) = raw else {
             return "service".into();
         };
-        let valid = raw
-            .chars()
-            .enumerate()
-            .all(|(i, c)| c == '_' || c.is_ascii_alphabetic() || (i > 0 && c.is_ascii_digit()));
-        if raw.is_empty() || !valid {
+        if !super::matcher::is_label_name(raw) {
             self.error(
                 raw,
                 format!("service_label {:?} is not a label name", raw.as_str()),

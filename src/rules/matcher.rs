@@ -70,7 +70,7 @@ impl Matcher {
         let regex = match op {
             MatchOp::Regex | MatchOp::NotRegex => Some(
                 Regex::new(&format!("^(?:{value})$"))
-                    .map_err(|e| format!("invalid regex {value:?}: {}", first_line(&e)))?,
+                    .map_err(|e| format!("invalid regex {value:?}: {}", last_line(&e)))?,
             ),
             MatchOp::Equal | MatchOp::NotEqual => None,
         };
@@ -106,7 +106,9 @@ impl std::fmt::Display for Matcher {
     }
 }
 
-fn first_line(e: &regex::Error) -> String {
+/// The last non-empty line of a regex error: the regex crate ends with the line that says what
+/// is wrong ("error: unclosed group"), after a drawing of the pattern.
+fn last_line(e: &regex::Error) -> String {
     let text = e.to_string();
     text.lines()
         .rev()
@@ -114,6 +116,16 @@ fn first_line(e: &regex::Error) -> String {
         .unwrap_or("")
         .trim()
         .to_string()
+}
+
+/// Prometheus' label names: `[a-zA-Z_][a-zA-Z0-9_]*`; `i` is the character's position.
+pub(crate) fn is_label_char(i: usize, c: char) -> bool {
+    c == '_' || c.is_ascii_alphabetic() || (i > 0 && c.is_ascii_digit())
+}
+
+/// Whether `name` is a whole Prometheus label name.
+pub(crate) fn is_label_name(name: &str) -> bool {
+    !name.is_empty() && name.chars().enumerate().all(|(i, c)| is_label_char(i, c))
 }
 
 struct Cursor<'a> {
@@ -138,7 +150,7 @@ impl Cursor<'_> {
         let len = self
             .rest()
             .char_indices()
-            .find(|&(i, c)| !(c == '_' || c.is_ascii_alphabetic() || (i > 0 && c.is_ascii_digit())))
+            .find(|&(i, c)| !is_label_char(i, c))
             .map_or(self.rest().len(), |(i, _)| i);
         if len == 0 {
             return Err(err(self.pos, "expected a label name"));

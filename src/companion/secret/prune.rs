@@ -96,11 +96,12 @@ pub(super) fn to_version(secret: Secret) -> Option<Version> {
 }
 
 /// `serve`'s background prune: every `prune_interval` (never when it is 0), all families, with
-/// `grace`. In dry-run mode it only logs that it would run.
+/// `grace`, until `stop` turns true. In dry-run mode it only logs that it would run.
 pub fn spawn_pruner(
     docker: crate::settings::DockerSettings,
     secrets: SecretSettings,
     dry_run: bool,
+    mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
     if secrets.prune_interval.is_zero() {
         return;
@@ -109,7 +110,10 @@ pub fn spawn_pruner(
         let period = secrets.prune_interval;
         let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
         loop {
-            ticks.tick().await;
+            tokio::select! {
+                _ = ticks.tick() => {}
+                _ = stop.wait_for(|stopping| *stopping) => return,
+            }
             if dry_run {
                 tracing::info!("dry run: secret prune skipped");
                 continue;
