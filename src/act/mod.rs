@@ -5,6 +5,7 @@
 
 pub mod docker;
 pub mod endpoint;
+pub mod execute;
 pub mod raw;
 pub mod view;
 

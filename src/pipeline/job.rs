@@ -1,15 +1,15 @@
 //! backup_now after its run started: follow the job's task to completion or `backup.timeout`,
 //! then return a replicated job service to 0 replicas, so the next trigger starts a new run.
+//! How to follow and reset a job is act's ([`crate::act::execute`]); this turns it into an
+//! outcome.
 
 use super::{Finished, Pipeline};
-use crate::act::DockerError;
+use crate::act::execute::{follow_job, job_back_to_zero, JobEnd};
 use crate::journal::{Intent, Outcome};
-use crate::model::{Change, JobTask, ServiceMode, ServiceState};
-use std::time::Duration;
-
-const POLL: Duration = Duration::from_millis(500);
+use crate::model::{Change, JobTask, ServiceState};
 
 impl Pipeline {
+    /// `None` when shutdown stopped the following (the action stays unfinished).
     pub(super) async fn follow_job(
         &self,
         intent: &Intent,
@@ -17,62 +17,30 @@ impl Pipeline {
         change: Change,
         run: u64,
     ) -> Option<Finished> {
-        let deadline = crate::clock::saturating_add(self.clock.now(), self.settings.backup_timeout);
-        let mut finished = loop {
-            match self.swarm.job_tasks(&service.id, run).await {
-                Ok(tasks) => {
-                    if let Some(task) = tasks.iter().find(|t| t.is_finished()) {
-                        break run_result(&service.name, task, change);
-                    }
-                }
-                Err(e) => tracing::debug!(job = %service.name, error = %e, "job not readable yet"),
-            }
-            if self.clock.now() >= deadline {
-                break Finished {
-                    outcome: Outcome::TimedOut,
-                    reason: format!(
-                        "job {} did not finish within backup.timeout ({})",
-                        service.name,
-                        humantime::format_duration(self.settings.backup_timeout)
-                    ),
-                    change: Some(change),
-                };
-            }
-            if !self.pause(POLL).await {
-                return None;
-            }
+        let timeout = self.settings.backup_timeout;
+        let deadline = crate::clock::saturating_add(self.clock.now(), timeout);
+        let stop = self.stop_signal();
+        let end = follow_job(&*self.swarm, service, run, deadline, &*self.clock, stop).await;
+        let mut finished = match end {
+            JobEnd::Finished(task) => run_result(&service.name, &task, change),
+            JobEnd::TimedOut => Finished {
+                outcome: Outcome::TimedOut,
+                reason: format!(
+                    "job {} did not finish within backup.timeout ({})",
+                    service.name,
+                    humantime::format_duration(timeout)
+                ),
+                change: Some(change),
+            },
+            JobEnd::Stopped => return None,
         };
-        if let Err(e) = self.job_back_to_zero(intent).await {
+        if let Err(e) = job_back_to_zero(&*self.swarm, &intent.service, &intent.id).await {
             finished.reason = format!(
                 "{}; could not return it to 0 replicas: {e}",
                 finished.reason
             );
         }
         Some(finished)
-    }
-
-    /// A replicated job service goes back to 0 replicas (a replicated-job needs nothing).
-    async fn job_back_to_zero(&self, intent: &Intent) -> Result<(), DockerError> {
-        for _ in 0..5 {
-            let Some(service) = self.swarm.find_service(&intent.service).await? else {
-                return Ok(());
-            };
-            let ServiceMode::Replicated { replicas } = service.mode else {
-                return Ok(());
-            };
-            if replicas == 0 {
-                return Ok(());
-            }
-            let change = Change::Replicas {
-                from: replicas,
-                to: 0,
-            };
-            match self.swarm.apply(&service, change, &intent.id).await {
-                Err(DockerError::OutOfSequence) => continue,
-                other => return other,
-            }
-        }
-        Err(DockerError::OutOfSequence)
     }
 }
 

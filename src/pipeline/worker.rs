@@ -7,13 +7,14 @@
 //! shows the id, `expired` only once a read proves it did not land.
 
 use super::{action_key, from_unix_ms, unix_ms, Finished, Pipeline};
+use crate::act::execute::{self, Backoff};
 use crate::act::DockerError;
 use crate::clock::saturating_add;
 use crate::decision::Decision;
 use crate::gate::{owner_of, Refusal};
 use crate::journal::{Entry, Intent, Outcome};
 use crate::model::template::short;
-use crate::model::{Change, ServiceState, Template, ACTION_LABEL};
+use crate::model::{Change, ServiceState, ACTION_LABEL};
 use crate::record::grafana::ActionNote;
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,8 +22,6 @@ use tokio::sync::{oneshot, Mutex};
 
 /// Recomputations after "update out of sequence" before giving up.
 const MAX_OUT_OF_SEQUENCE: usize = 5;
-const FIRST_BACKOFF: Duration = Duration::from_millis(200);
-const MAX_BACKOFF: Duration = Duration::from_secs(5);
 /// How often an outcome that could not be journaled (a full disk) is tried again.
 const OUTCOME_RETRY: Duration = Duration::from_secs(2);
 
@@ -92,7 +91,7 @@ impl Pipeline {
         mut sent: Sent,
     ) -> Option<Finished> {
         let deadline = saturating_add(from_unix_ms(intent.time_ms), self.settings.retry_for);
-        let mut backoff = FIRST_BACKOFF;
+        let mut backoff = Backoff::default();
         let mut last_error = String::from("not tried");
         loop {
             if self.clock.now() >= deadline {
@@ -104,10 +103,9 @@ impl Pipeline {
                 Step::Unreachable(reason) => {
                     tracing::debug!(id = %intent.id, %reason, "Docker unreachable; retrying");
                     last_error = reason;
-                    if !self.pause(jitter(backoff)).await {
+                    if !self.pause(backoff.next_wait()).await {
                         return None;
                     }
-                    backoff = (backoff * 2).min(MAX_BACKOFF);
                 }
             }
         }
@@ -134,7 +132,7 @@ impl Pipeline {
                 change: target,
             });
         }
-        let mut backoff = FIRST_BACKOFF;
+        let mut backoff = Backoff::default();
         loop {
             let read = self.swarm.find_service(&intent.service).await;
             self.note_docker(&read);
@@ -168,25 +166,16 @@ impl Pipeline {
                 }
                 Err(e) => {
                     tracing::warn!(id = %intent.id, error = %e, "whether the update landed is unknown until Docker answers; reading again");
-                    if !self.pause(jitter(backoff)).await {
+                    if !self.pause(backoff.next_wait()).await {
                         return None;
                     }
-                    backoff = (backoff * 2).min(MAX_BACKOFF);
                 }
             }
         }
     }
 
-    /// Whether this action's update is on the service: its id on the spec, or on the
-    /// PreviousSpec (someone updated the service after ours landed).
     async fn landed(&self, intent: &Intent, service: &ServiceState) -> bool {
-        if service.carries_action(&intent.id) {
-            return true;
-        }
-        match self.swarm.previous_action(&service.id).await {
-            Ok(previous) => previous.as_deref() == Some(intent.id.as_str()),
-            Err(_) => false,
-        }
+        execute::landed(&*self.swarm, service, &intent.id).await
     }
 
     /// One read → target → update round, with bounded recomputation on "out of sequence".
@@ -237,9 +226,14 @@ impl Pipeline {
                 },
                 _ => None,
             };
-            match self
-                .send(&service, change, template.as_ref(), &intent.id)
-                .await
+            match execute::send(
+                &*self.swarm,
+                &service,
+                change,
+                template.as_ref(),
+                &intent.id,
+            )
+            .await
             {
                 Ok(()) => {
                     let reason = format!("{} {}", intent.action.kind(), intent.service);
@@ -283,23 +277,6 @@ impl Pipeline {
             }
             Ok(_) => failed(error.to_string(), Some(change)),
             Err(e) => docker_failure(e, Some(change)),
-        }
-    }
-
-    async fn send(
-        &self,
-        service: &ServiceState,
-        change: Change,
-        template: Option<&Template>,
-        action_id: &str,
-    ) -> Result<(), DockerError> {
-        match template {
-            Some(template) => {
-                self.swarm
-                    .restore_template(service, template, action_id)
-                    .await
-            }
-            None => self.swarm.apply(service, change, action_id).await,
         }
     }
 
@@ -447,14 +424,4 @@ fn docker_failure(e: DockerError, change: Option<Change>) -> Step {
         DockerError::Unreachable(reason) => Step::Unreachable(reason),
         other => failed(other.to_string(), change),
     }
-}
-
-/// ±25 % so that many queued actions do not hammer a returning engine in lockstep.
-fn jitter(base: Duration) -> Duration {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default()
-        .subsec_nanos();
-    let factor = 0.75 + f64::from(nanos % 1000) / 2000.0;
-    base.mul_f64(factor)
 }
