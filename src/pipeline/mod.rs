@@ -7,6 +7,7 @@
 //! one action at a time per service, retrying while Docker is unreachable. `recover` resumes what
 //! a crash left unfinished.
 
+mod admit;
 mod context;
 mod job;
 mod locks;
@@ -20,18 +21,15 @@ use crate::act::view::SwarmView;
 use crate::act::{DockerError, Swarm};
 use crate::clock::{Clock, SystemClock};
 use crate::decision::{Decision, DecisionRecord};
-use crate::gate::{
-    is_valid_service_name, owner_of, ActionKey, Budgets, DeliveryKey, Gate, LocalMemory, Refusal,
-    Window,
-};
+use crate::gate::{ActionKey, Budgets, DeliveryKey, Gate, LocalMemory, Window};
 use crate::journal::{Entry, Intent, Journal, JournalError, Outcome};
-use crate::model::{Change, ServiceState};
+use crate::model::Change;
 use crate::parse::{Alert, Notification};
 use crate::record::actions::{ActionLog, ActionView};
 use crate::record::grafana::Annotator;
 use crate::record::metrics::Metrics;
 use crate::record::record_decision;
-use crate::rules::{Action, ActionKind, Rule, RuleSet};
+use crate::rules::{ActionKind, Rule, RuleSet};
 use futures_util::stream::{FuturesOrdered, StreamExt};
 use locks::ServiceLocks;
 use moka::sync::Cache;
@@ -293,189 +291,9 @@ impl Pipeline {
         }
         Ok(out)
     }
-
-    async fn handle_rule(
-        self: &Arc<Self>,
-        alert: &Alert,
-        rule: &Rule,
-        mode: Mode,
-    ) -> Result<Admitted, JournalError> {
-        // backup_now acts on its job service, whatever service the alert is about.
-        let service = match &rule.action {
-            Action::BackupNow { job } => Some(job),
-            _ => alert.labels.get(&rule.service_label),
-        };
-        let mut record = DecisionRecord {
-            rule: Some(rule.name.clone()),
-            alert: alert.name().to_string(),
-            fingerprint: alert.fingerprint.clone(),
-            service: service.map(|s| truncate(s)),
-            action: Some(rule.action.kind().as_str()),
-            decision: Decision::Queued,
-            reason: String::new(),
-            change: None,
-            action_id: None,
-        };
-        let outcome = match service {
-            None => Err(Refusal::new(
-                Decision::NoService,
-                format!("alert has no {:?} label", rule.service_label),
-            )),
-            Some(name) if !is_valid_service_name(name) => Err(Refusal::new(
-                Decision::NoService,
-                format!("{:?} is not a valid service name", truncate(name)),
-            )),
-            Some(name) => self.admit(alert, rule, name, mode).await?,
-        };
-        let finished = match outcome {
-            Ok(admission) => {
-                record.decision = admission.decision;
-                record.reason = admission.reason;
-                record.change = admission.change.map(|c| c.to_string());
-                record.action_id = admission.action_id;
-                admission.finished
-            }
-            Err(refusal) => {
-                record.decision = refusal.decision;
-                record.reason = refusal.reason;
-                None
-            }
-        };
-        Ok((record, finished))
-    }
-
-    /// The gate for one service; `Err(JournalError)` only when the intent could not be written.
-    async fn admit(
-        self: &Arc<Self>,
-        alert: &Alert,
-        rule: &Rule,
-        name: &str,
-        mode: Mode,
-    ) -> Result<Result<Admission, Refusal>, JournalError> {
-        let kind = rule.action.kind();
-        let delivery = DeliveryKey::new(
-            &rule.name,
-            name,
-            &alert.fingerprint,
-            &alert.starts_at,
-            alert.status.as_str(),
-        );
-        // Repeat notifications are the common case: refuse them without waiting for the lock.
-        if let Err(refusal) = self.gate.recent(alert, name, kind, delivery) {
-            return Ok(Err(refusal));
-        }
-        let lock = self.admit_locks.get(name);
-        let _turn = lock.lock().await;
-        // Again under the lock: a concurrent admission for this service may just have finished.
-        if let Err(refusal) = self.gate.recent(alert, name, kind, delivery) {
-            return Ok(Err(refusal));
-        }
-        // A spent budget refuses before Docker is asked: in a storm most alerts end here.
-        if mode == Mode::Act {
-            if let Err(refusal) = self.gate.budget_left(name) {
-                return Ok(Err(refusal));
-            }
-        }
-        let change = match self.read_for_admission(name).await {
-            Ok(Some(service)) => {
-                let previous = match rule.action {
-                    Action::Rollback => self.observe_templates(&service).await,
-                    _ => None,
-                };
-                match self.plan(&rule.action, &service, previous.as_ref()).await {
-                    Ok(change) => Some(change),
-                    Err(refusal) => return Ok(Err(refusal)),
-                }
-            }
-            Ok(None) => {
-                return Ok(Err(Refusal::new(
-                    Decision::NoService,
-                    format!("no service named {name}"),
-                )))
-            }
-            // Docker away: admit now, compute the target when it answers again.
-            Err(e) => {
-                tracing::warn!(service = name, error = %e, "queuing without a read of the service");
-                None
-            }
-        };
-        if mode == Mode::DryRun {
-            return Ok(Ok(Admission {
-                decision: Decision::DryRun,
-                reason: format!("would {kind} {name}"),
-                change,
-                action_id: None,
-                finished: None,
-            }));
-        }
-        let spent = match self.gate.spend(name) {
-            Ok(spent) => spent,
-            Err(refusal) => return Ok(Err(refusal)),
-        };
-        let intent = self.intent(alert, rule, name, change);
-        if let Err(e) = self.append(&[Entry::Intent(intent.clone())]).await {
-            // Not admitted (the webhook answers 503 and Alertmanager retries): nothing spent.
-            self.gate.refund(name, spent);
-            return Err(e);
-        }
-        self.actions.apply(&Entry::Intent(intent.clone()));
-        // Held until the action's outcome: no second action is admitted behind one still queued.
-        self.gate
-            .admitted((name.to_string(), kind), delivery, owner_of(&intent.id));
-        let (tx, rx) = oneshot::channel();
-        let id = intent.id.clone();
-        self.spawn_counted(self.clone().execute(intent, change, Some(tx)));
-        Ok(Ok(Admission {
-            decision: Decision::Queued,
-            reason: format!("{kind} {name} journaled; its service worker applies it"),
-            change,
-            action_id: Some(id),
-            finished: Some(rx),
-        }))
-    }
-
-    async fn read_for_admission(&self, name: &str) -> Result<Option<ServiceState>, DockerError> {
-        if self.absent.contains_key(name) {
-            return Ok(None);
-        }
-        let read = self.swarm.find_service(name);
-        let result = match tokio::time::timeout(self.settings.admission_read_timeout, read).await {
-            Ok(result) => result,
-            Err(_) => Err(DockerError::Unreachable("read timed out".into())),
-        };
-        self.note_docker(&result);
-        if let Ok(None) = result {
-            self.absent.insert(name.to_string(), ());
-        }
-        result
-    }
-
-    fn intent(&self, alert: &Alert, rule: &Rule, name: &str, change: Option<Change>) -> Intent {
-        Intent {
-            id: self.ids.next(),
-            time_ms: unix_ms(self.clock.now()),
-            rule: rule.name.clone(),
-            alert: alert.name().to_string(),
-            fingerprint: alert.fingerprint.clone(),
-            starts_at: alert.starts_at.clone(),
-            status: alert.status.as_str().to_string(),
-            service: name.to_string(),
-            action: rule.action.clone(),
-            cooldown_ms: crate::clock::duration_ms(rule.cooldown),
-            change,
-        }
-    }
 }
 
 type Admitted = (DecisionRecord, Option<oneshot::Receiver<Finished>>);
-
-struct Admission {
-    decision: Decision,
-    reason: String,
-    change: Option<Change>,
-    action_id: Option<String>,
-    finished: Option<oneshot::Receiver<Finished>>,
-}
 
 fn apply_finished(record: &mut DecisionRecord, finished: Finished) {
     record.decision = match finished.outcome {

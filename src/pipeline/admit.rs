@@ -1,0 +1,215 @@
+//! Admission of one (alert, rule): the gate's checks in order — dedupe and cooldown (before and
+//! under the service's lock), the budgets, a fresh read of the service and the decision on it —
+//! then the intent journaled (fsynced) and its window held before the answer, and execution
+//! handed to the service's worker.
+
+use super::{truncate, unix_ms, Admitted, Finished, Mode, Pipeline};
+use crate::act::DockerError;
+use crate::decision::{Decision, DecisionRecord};
+use crate::gate::{is_valid_service_name, owner_of, DeliveryKey, Refusal};
+use crate::journal::{Entry, Intent, JournalError};
+use crate::model::{Change, ServiceState};
+use crate::parse::Alert;
+use crate::rules::{Action, Rule};
+use std::sync::Arc;
+use tokio::sync::oneshot;
+
+/// Why an alert was not admitted: a refusal is an answer; a journal that cannot be written is a
+/// 503 (Alertmanager retries).
+pub(super) enum NotAdmitted {
+    Refused(Refusal),
+    Journal(JournalError),
+}
+
+impl From<Refusal> for NotAdmitted {
+    fn from(refusal: Refusal) -> Self {
+        Self::Refused(refusal)
+    }
+}
+
+impl From<JournalError> for NotAdmitted {
+    fn from(e: JournalError) -> Self {
+        Self::Journal(e)
+    }
+}
+
+/// An admitted (or, in dry-run, would-be) action.
+pub(super) struct Admission {
+    decision: Decision,
+    reason: String,
+    change: Option<Change>,
+    action_id: Option<String>,
+    finished: Option<oneshot::Receiver<Finished>>,
+}
+
+impl Pipeline {
+    /// One (alert, rule) to its decision record; `Err` only when the journal cannot be written.
+    pub(super) async fn handle_rule(
+        self: &Arc<Self>,
+        alert: &Alert,
+        rule: &Rule,
+        mode: Mode,
+    ) -> Result<Admitted, JournalError> {
+        // backup_now acts on its job service, whatever service the alert is about.
+        let service = match &rule.action {
+            Action::BackupNow { job } => Some(job),
+            _ => alert.labels.get(&rule.service_label),
+        };
+        let mut record = DecisionRecord {
+            rule: Some(rule.name.clone()),
+            alert: alert.name().to_string(),
+            fingerprint: alert.fingerprint.clone(),
+            service: service.map(|s| truncate(s)),
+            action: Some(rule.action.kind().as_str()),
+            decision: Decision::Queued,
+            reason: String::new(),
+            change: None,
+            action_id: None,
+        };
+        let admitted = match service {
+            None => Err(NotAdmitted::Refused(Refusal::new(
+                Decision::NoService,
+                format!("alert has no {:?} label", rule.service_label),
+            ))),
+            Some(name) if !is_valid_service_name(name) => Err(NotAdmitted::Refused(Refusal::new(
+                Decision::NoService,
+                format!("{:?} is not a valid service name", truncate(name)),
+            ))),
+            Some(name) => self.admit(alert, rule, name, mode).await,
+        };
+        let finished = match admitted {
+            Ok(admission) => {
+                record.decision = admission.decision;
+                record.reason = admission.reason;
+                record.change = admission.change.map(|c| c.to_string());
+                record.action_id = admission.action_id;
+                admission.finished
+            }
+            Err(NotAdmitted::Refused(refusal)) => {
+                record.decision = refusal.decision;
+                record.reason = refusal.reason;
+                None
+            }
+            Err(NotAdmitted::Journal(e)) => return Err(e),
+        };
+        Ok((record, finished))
+    }
+
+    /// The gate for one service, then the journal, then the worker.
+    async fn admit(
+        self: &Arc<Self>,
+        alert: &Alert,
+        rule: &Rule,
+        name: &str,
+        mode: Mode,
+    ) -> Result<Admission, NotAdmitted> {
+        let kind = rule.action.kind();
+        let delivery = DeliveryKey::new(
+            &rule.name,
+            name,
+            &alert.fingerprint,
+            &alert.starts_at,
+            alert.status.as_str(),
+        );
+        // Repeat notifications are the common case: refuse them without waiting for the lock.
+        self.gate.recent(alert, name, kind, delivery)?;
+        let lock = self.admit_locks.get(name);
+        let _turn = lock.lock().await;
+        // Again under the lock: a concurrent admission for this service may just have finished.
+        self.gate.recent(alert, name, kind, delivery)?;
+        // A spent budget refuses before Docker is asked: in a storm most alerts end here.
+        if mode == Mode::Act {
+            self.gate.budget_left(name)?;
+        }
+        let change = self.target_at_admission(rule, name).await?;
+        if mode == Mode::DryRun {
+            return Ok(Admission {
+                decision: Decision::DryRun,
+                reason: format!("would {kind} {name}"),
+                change,
+                action_id: None,
+                finished: None,
+            });
+        }
+        let spent = self.gate.spend(name)?;
+        let intent = self.intent(alert, rule, name, change);
+        if let Err(e) = self.append(&[Entry::Intent(intent.clone())]).await {
+            // Not admitted (the webhook answers 503 and Alertmanager retries): nothing spent.
+            self.gate.refund(name, spent);
+            return Err(e.into());
+        }
+        self.actions.apply(&Entry::Intent(intent.clone()));
+        // Held until the action's outcome: no second action is admitted behind one still queued.
+        self.gate
+            .admitted((name.to_string(), kind), delivery, owner_of(&intent.id));
+        let (tx, rx) = oneshot::channel();
+        let id = intent.id.clone();
+        self.spawn_counted(self.clone().execute(intent, change, Some(tx)));
+        Ok(Admission {
+            decision: Decision::Queued,
+            reason: format!("{kind} {name} journaled; its service worker applies it"),
+            change,
+            action_id: Some(id),
+            finished: Some(rx),
+        })
+    }
+
+    /// The gate's decision on a fresh read; `None` when Docker is away (admitted now, the target
+    /// is computed when it answers again).
+    async fn target_at_admission(
+        &self,
+        rule: &Rule,
+        name: &str,
+    ) -> Result<Option<Change>, Refusal> {
+        match self.read_for_admission(name).await {
+            Ok(Some(service)) => {
+                let previous = match rule.action {
+                    Action::Rollback => self.observe_templates(&service).await,
+                    _ => None,
+                };
+                let change = self.plan(&rule.action, &service, previous.as_ref()).await?;
+                Ok(Some(change))
+            }
+            Ok(None) => Err(Refusal::new(
+                Decision::NoService,
+                format!("no service named {name}"),
+            )),
+            Err(e) => {
+                tracing::warn!(service = name, error = %e, "queuing without a read of the service");
+                Ok(None)
+            }
+        }
+    }
+
+    async fn read_for_admission(&self, name: &str) -> Result<Option<ServiceState>, DockerError> {
+        if self.absent.contains_key(name) {
+            return Ok(None);
+        }
+        let read = self.swarm.find_service(name);
+        let result = match tokio::time::timeout(self.settings.admission_read_timeout, read).await {
+            Ok(result) => result,
+            Err(_) => Err(DockerError::Unreachable("read timed out".into())),
+        };
+        self.note_docker(&result);
+        if let Ok(None) = result {
+            self.absent.insert(name.to_string(), ());
+        }
+        result
+    }
+
+    fn intent(&self, alert: &Alert, rule: &Rule, name: &str, change: Option<Change>) -> Intent {
+        Intent {
+            id: self.ids.next(),
+            time_ms: unix_ms(self.clock.now()),
+            rule: rule.name.clone(),
+            alert: alert.name().to_string(),
+            fingerprint: alert.fingerprint.clone(),
+            starts_at: alert.starts_at.clone(),
+            status: alert.status.as_str().to_string(),
+            service: name.to_string(),
+            action: rule.action.clone(),
+            cooldown_ms: crate::clock::duration_ms(rule.cooldown),
+            change,
+        }
+    }
+}
