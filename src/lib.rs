@@ -5,18 +5,24 @@
 //! The file tree follows the data flow of one notification:
 //!
 //! ```text
-//! receive  HTTP server: auth, body limit, content type, JSON errors      (receive/)
+//! receive  HTTP server: auth, body limit, per-client rate, JSON errors   (receive/)
 //! parse    Alertmanager v4 payload, lenient about unknown fields         (parse.rs)
 //! match    rule files with Alertmanager matchers → candidate actions     (rules/)
-//! gate     opt-in label, cooldown, bounds: admit or refuse with a reason (gate/)
-//! act      the Swarm behind a trait, bollard as the real engine          (act/)
-//! record   one place that turns each decision into a log line           (record/)
+//! gate     dedupe, cooldown, budgets, opt-in, bounds: admit or refuse;   (gate/)
+//!          its memory (cooldowns, delivery keys, templates) one trait
+//! journal  durable intents and outcomes, one reader of their history     (journal/)
+//! act      the swarm behind a trait, bollard as the real engine; how an  (act/)
+//!          update is sent, read back, retried and a job followed
+//! record   metrics, Grafana annotations, the recent-actions view, logs   (record/)
 //! ```
 //!
-//! [`pipeline`] wires match → gate → act for one payload; `receive` and the `plan` command both
-//! drive it. [`settings`] loads `swarmpilot.toml` plus `SWARMPILOT_*` overrides; [`clock`] is the
-//! injected time source that cooldowns use, so tests never sleep. [`memory`] hands the
-//! allocator's freed pages back after the rare bursts (journal replay, a huge notification).
+//! [`pipeline`] only puts the steps in order: admission (`pipeline/admit.rs`) asks the gate,
+//! journals the intent and hands it to the service's worker (`pipeline/worker.rs`), which asks
+//! act and journals the outcome. [`startup`] is the one place that wires it all from
+//! [`settings`]; [`model`] holds the swarm's own types (a service as read, a change, a template)
+//! below every step; [`clock`] is the injected time source (deadlines and sleeps), so tests
+//! never wait for a cooldown. [`memory`] hands the allocator's freed pages back after the rare
+//! bursts (journal replay, a huge notification).
 //!
 //! [`companion`] holds the operator's tools beside the flow (`recommend`, `secret rotate` /
 //! `prune`, `deploy`); they share the settings and the Docker client but none of the flow.
