@@ -85,7 +85,7 @@ pub fn saturating_sub(t: SystemTime, d: Duration) -> SystemTime {
 }
 
 /// `t + d` for monotonic deadlines (tokio's `Instant` converts with `from_std`/`into_std`). An
-/// `Instant` has no public maximum, so a duration past [`FAR_FUTURE_SINCE_EPOCH`] (thousands of
+/// `Instant` has no public maximum, so a duration past `FAR_FUTURE_SINCE_EPOCH` (thousands of
 /// years) is cut to it; that sum fits any platform's monotonic clock.
 pub fn saturating_add_instant(t: Instant, d: Duration) -> Instant {
     let d = d.min(FAR_FUTURE_SINCE_EPOCH);

@@ -47,7 +47,7 @@ pub trait Swarm: Send + Sync {
     fn find_service<'a>(&'a self, name: &'a str) -> SwarmFuture<'a, Option<ServiceState>>;
 
     /// Apply `change` to the service as it was read (its version index guards the write),
-    /// stamping [`ACTION_LABEL`] with `action_id` in the same update.
+    /// stamping [`ACTION_LABEL`](crate::model::ACTION_LABEL) with `action_id` in the same update.
     /// `Change::Template` needs the template itself: use [`Swarm::restore_template`].
     fn apply<'a>(
         &'a self,
@@ -57,7 +57,7 @@ pub trait Swarm: Send + Sync {
     ) -> SwarmFuture<'a, ()>;
 
     /// Replace the service's task template, keeping everything else (replicas included),
-    /// stamping [`ACTION_LABEL`] with `action_id` in the same update.
+    /// stamping [`ACTION_LABEL`](crate::model::ACTION_LABEL) with `action_id` in the same update.
     fn restore_template<'a>(
         &'a self,
         service: &'a ServiceState,
@@ -68,7 +68,7 @@ pub trait Swarm: Send + Sync {
     /// The template of the service's `PreviousSpec`, if the engine keeps one.
     fn previous_template<'a>(&'a self, service_id: &'a str) -> SwarmFuture<'a, Option<Template>>;
 
-    /// The [`ACTION_LABEL`] of the service's `PreviousSpec`: an update of ours that landed and
+    /// The [`ACTION_LABEL`](crate::model::ACTION_LABEL) of the service's `PreviousSpec`: an update of ours that landed and
     /// was then replaced by someone else's (a `docker stack deploy` drops our label).
     fn previous_action<'a>(&'a self, service_id: &'a str) -> SwarmFuture<'a, Option<String>>;
 

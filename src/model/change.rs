@@ -15,7 +15,7 @@ pub enum Change {
         from: u64,
         to: u64,
     },
-    /// Replace the task template (by hash, see [`Template::hash`]); replicas stay as they are.
+    /// Replace the task template (by hash, see [`Template::hash`](super::Template::hash)); replicas stay as they are.
     Template {
         from: u64,
         to: u64,

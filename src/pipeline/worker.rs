@@ -2,7 +2,7 @@
 //! service fresh, recomputes the absolute target, journals it before sending, and treats "already
 //! there" as success, so a retry or a replay after a crash never applies an action twice.
 //!
-//! Every update carries the action's id as a service label ([`ACTION_LABEL`]), so an update
+//! Every update carries the action's id as a service label ([`ACTION_LABEL`](crate::model::ACTION_LABEL)), so an update
 //! whose answer was lost is decided by a re-read, never by the error: `succeeded` when the read
 //! shows the id, `expired` only once a read proves it did not land.
 
