@@ -282,6 +282,8 @@ struct ParsedFile {
 }
 
 /// Parse one file's text into rules, collecting every error rather than stopping at the first.
+/// Tests and benchmarks only: a rules dir is loaded with [`load_rules_dir`].
+#[cfg(any(test, feature = "test-support"))]
 pub fn parse_rule_file(file: &Path, text: &str) -> (Vec<Rule>, Vec<RuleError>) {
     let parsed = parse_file(file, text);
     (parsed.rules, parsed.errors)
