@@ -21,10 +21,11 @@ pub fn burst_rules() -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/rules_burst")
 }
 
+/// The largest budgets the settings accept (10,000): a burst is never refused by them.
 pub const GENEROUS_LIMITS: &[(&str, &str)] = &[
     ("limits", "requests_per_second_per_client = 0"),
-    ("limits", "actions_per_minute = 100000"),
-    ("limits", "actions_per_service_per_hour = 100000"),
+    ("limits", "actions_per_minute = 10000"),
+    ("limits", "actions_per_service_per_hour = 10000"),
 ];
 
 /// Alert `n` for `service`: up and down alternate, every one a distinct delivery.
@@ -40,7 +41,8 @@ pub fn burst_alert(service: &str, n: usize) -> Value {
             "status": "firing",
             "labels": {"alertname": name, "service": service},
             "startsAt": format!("2026-11-30T10:{:02}:{:02}.000Z", n / 60 % 60, n % 60),
-            "fingerprint": format!("{:016x}", 0xb0000 + n)}]
+            "fingerprint": format!("{:016x}", 0xb0000 + n),
+        }]
     })
 }
 
