@@ -1,7 +1,6 @@
 //! The time source of every stateful stage. Cooldowns decide with an injected clock so tests can
 //! move time forward instead of sleeping; production uses the system clock.
 
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 /// The future [`Clock::sleep`] returns.
@@ -29,34 +28,45 @@ impl Clock for SystemClock {
     }
 }
 
-/// A clock that only moves when told to; shared by clones so a test keeps a handle to it.
-#[derive(Debug, Clone)]
-pub struct ManualClock {
-    now: Arc<Mutex<SystemTime>>,
-}
+#[cfg(any(test, feature = "test-support"))]
+pub use manual::ManualClock;
 
-impl ManualClock {
-    pub fn new(start: SystemTime) -> Self {
-        Self {
-            now: Arc::new(Mutex::new(start)),
+#[cfg(any(test, feature = "test-support"))]
+mod manual {
+    use super::{saturating_add, Clock};
+    use std::sync::{Arc, Mutex};
+    use std::time::{Duration, SystemTime};
+
+    /// A clock that only moves when told to; shared by clones so a test keeps a handle to it.
+    /// Tests only: unit tests, and integration tests and benchmarks through `test-support`.
+    #[derive(Debug, Clone)]
+    pub struct ManualClock {
+        now: Arc<Mutex<SystemTime>>,
+    }
+
+    impl ManualClock {
+        pub fn new(start: SystemTime) -> Self {
+            Self {
+                now: Arc::new(Mutex::new(start)),
+            }
+        }
+
+        pub fn advance(&self, by: Duration) {
+            let mut now = self.now.lock().unwrap_or_else(|e| e.into_inner());
+            *now = saturating_add(*now, by);
         }
     }
 
-    pub fn advance(&self, by: Duration) {
-        let mut now = self.now.lock().unwrap_or_else(|e| e.into_inner());
-        *now = saturating_add(*now, by);
+    impl Default for ManualClock {
+        fn default() -> Self {
+            Self::new(SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000))
+        }
     }
-}
 
-impl Default for ManualClock {
-    fn default() -> Self {
-        Self::new(SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000))
-    }
-}
-
-impl Clock for ManualClock {
-    fn now(&self) -> SystemTime {
-        *self.now.lock().unwrap_or_else(|e| e.into_inner())
+    impl Clock for ManualClock {
+        fn now(&self) -> SystemTime {
+            *self.now.lock().unwrap_or_else(|e| e.into_inner())
+        }
     }
 }
 

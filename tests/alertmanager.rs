@@ -3,15 +3,11 @@
 //! real swarm, a journal line, a metric and a Grafana annotation. Then two Alertmanager peers in
 //! cluster mode, both routing to swarmpilot: one alert gives exactly one action.
 
-#[path = "api/grafana_standin.rs"]
 #[allow(dead_code)]
-mod grafana_standin;
-#[path = "api/helpers.rs"]
-#[allow(dead_code)]
-mod helpers;
+mod common;
 
-use grafana_standin::Grafana;
-use helpers::*;
+use common::grafana_standin::Grafana;
+use common::*;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -156,12 +152,10 @@ fn intents_for(app: &TestApp, service: &str) -> Vec<serde_json::Value> {
 #[tokio::test]
 async fn amtool_alert_scales_the_service_with_journal_metric_and_annotation() {
     let (grafana, grafana_url) = Grafana::start();
-    let app = spawn_app_with(AppOptions {
-        extra_rules: shipped_scaling_rules(),
-        grafana_url,
-        ..Default::default()
-    })
-    .await;
+    let app = AppSetup::default()
+        .extra_rules(shipped_scaling_rules())
+        .spawn(|s| s.grafana.url = grafana_url)
+        .await;
     let svc = TestService::opted_in("am_e2e", 2).await;
     let am = start(&app, None).await;
 
@@ -197,11 +191,10 @@ async fn amtool_alert_scales_the_service_with_journal_metric_and_annotation() {
 
 #[tokio::test]
 async fn two_alertmanager_peers_give_exactly_one_action() {
-    let app = spawn_app_with(AppOptions {
-        extra_rules: shipped_scaling_rules(),
-        ..Default::default()
-    })
-    .await;
+    let app = AppSetup::default()
+        .extra_rules(shipped_scaling_rules())
+        .spawn(|_| {})
+        .await;
     let svc = TestService::opted_in("am_ha", 2).await;
     let (g1, g2) = (free_port(), free_port());
     let first = start(&app, Some((g1, &[g2]))).await;
@@ -292,11 +285,10 @@ fn start_flaky(target: &str, failures: usize) -> (String, actix_web::web::Data<F
 
 #[tokio::test]
 async fn a_receiver_failing_four_times_with_503_gives_exactly_one_action_once_it_recovers() {
-    let app = spawn_app_with(AppOptions {
-        extra_rules: shipped_scaling_rules(),
-        ..Default::default()
-    })
-    .await;
+    let app = AppSetup::default()
+        .extra_rules(shipped_scaling_rules())
+        .spawn(|_| {})
+        .await;
     let svc = TestService::opted_in("am_503", 2).await;
     let (receiver, flaky) = start_flaky(&app.address, 4);
     let am = start_for(&receiver, None).await;

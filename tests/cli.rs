@@ -1,5 +1,10 @@
 //! The command line as a user runs it: exit codes and what it prints.
 
+#[allow(dead_code)]
+mod common;
+
+use common::command::text;
+use common::free_port;
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
@@ -15,10 +20,6 @@ fn swarmpilot(args: &[&str], rules_dir: &str) -> Output {
         .env("RUST_LOG", "warn")
         .output()
         .expect("swarmpilot runs")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
 }
 
 #[test]
@@ -106,11 +107,7 @@ fn serve_refuses_an_open_listener_without_auth() {
 /// Serve briefly (Docker pointed at nothing) and return what it logged.
 fn serve_logs(log_format: &str) -> String {
     let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let mut child = Command::new(env!("CARGO_BIN_EXE_swarmpilot"))
         .args(["--log-format", log_format, "serve"])
         .current_dir(root())

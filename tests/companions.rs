@@ -3,16 +3,13 @@
 //! (and back when they cannot converge), `deploy` deploys stack files and names what did not
 //! converge. Every service, secret and stack is uniquely named and removed at the end.
 
-#[path = "common/command.rs"]
-mod command;
-#[path = "api/helpers.rs"]
 #[allow(dead_code)]
-mod helpers;
+mod common;
 
-use command::{swarmpilot_in, text};
-use helpers::{docker, require_docker, TestService, TEST_IMAGE};
+use common::command::{swarmpilot_in, text};
+use common::{docker, fixture, free_port, require_docker, wait_for, TestService, TEST_IMAGE};
 use serde_json::Value;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 
 /// The CPU measurement needs the machine's cores to itself (2 here): it runs alone, the other
@@ -24,29 +21,15 @@ fn swarmpilot(args: &[&str]) -> Output {
     swarmpilot_in(&std::env::temp_dir(), args)
 }
 
-fn fixture(path: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
-        .join(path)
-}
-
 // ---------------------------------------------------------------------------------- recommend
 
 /// An opted-in service running `script` with extra `docker service create` flags.
 async fn opted_in_running(tag: &str, flags: &[&str], script: Option<&str>) -> TestService {
-    let name = TestService::unique_name(tag);
-    let mut args = vec![
-        "--label",
-        "swarmpilot.enable=true",
-        "--stop-grace-period",
-        "1s",
-    ];
-    args.extend_from_slice(flags);
-    args.push(TEST_IMAGE);
-    if let Some(script) = script {
-        args.extend_from_slice(&["sh", "-c", script]);
-    }
-    let service = TestService::from_args(&name, &args);
+    let command = match script {
+        Some(script) => vec!["sh", "-c", script],
+        None => vec![],
+    };
+    let service = TestService::opted_in_with(tag, flags, TEST_IMAGE, &command);
     service.wait_running(1).await;
     service
 }
@@ -138,13 +121,15 @@ async fn recommend_prints_a_compose_deploy_block() {
 async fn recommend_refuses_a_service_that_is_not_opted_in() {
     let _shared = EXCLUSIVE_CPU.read().await;
     require_docker();
-    let name = TestService::unique_name("sp8plain");
-    let plain = TestService::from_args(&name, &[TEST_IMAGE]);
+    let plain = TestService::from_args("sp8plain", &[TEST_IMAGE]);
     let out = swarmpilot(&["recommend", "--window", "1s", "--service", &plain.name]);
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(
         text(&out.stderr).trim(),
-        format!("swarmpilot: no service named \"{name}\" carries swarmpilot.enable=true")
+        format!(
+            "swarmpilot: no service named \"{}\" carries swarmpilot.enable=true",
+            plain.name
+        )
     );
 }
 
@@ -208,7 +193,7 @@ async fn mounting(name: &str, family: &str, extra: &[&str], script: &str) -> Tes
     ];
     args.extend_from_slice(extra);
     args.extend_from_slice(&[TEST_IMAGE, "sh", "-c", script]);
-    let service = TestService::from_args(name, &args);
+    let service = TestService::named(name, &args);
     service.wait_running(1).await;
     service
 }
@@ -396,7 +381,7 @@ async fn secret_rotate_rolls_back_a_service_that_cannot_converge_and_exits_1_nam
     assert!(family.members().contains(&good_version));
 
     drop(picky);
-    helpers::wait_for(
+    wait_for(
         || docker(&["service", "inspect", &format!("{base}_b")]).is_err(),
         "picky service removed",
     )
@@ -543,7 +528,7 @@ async fn serve_prunes_unused_old_versions_on_its_interval() {
         format!(
             "listen = \"127.0.0.1:{}\"\nrules_dir = {:?}\ndata_dir = {:?}\n\
              [secrets]\nprune_interval = \"1s\"\ngrace = \"0s\"\n",
-            helpers::free_port(),
+            free_port(),
             fixture("rules"),
             dir.path().join("data"),
         ),
@@ -560,7 +545,7 @@ async fn serve_prunes_unused_old_versions_on_its_interval() {
     );
     // The older version goes; the newest and the original stay.
     let expected = [members[0].clone(), members[2].clone()];
-    helpers::wait_for(
+    wait_for(
         || family.members() == expected,
         "serve pruned the old version",
     )

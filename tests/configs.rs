@@ -2,11 +2,10 @@
 //! promtool for the alert rules and their unit tests, the Docker engine for the stack files, and
 //! swarmpilot's own loader for the rules those alerts reach.
 
-#[path = "api/helpers.rs"]
 #[allow(dead_code)]
-mod helpers;
+mod common;
 
-use helpers::{docker, require_docker};
+use common::{docker, require_docker};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;

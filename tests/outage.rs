@@ -5,11 +5,10 @@
 //! These tests stop and restart the shared dockerd, so they take turns within this binary (and
 //! cargo runs test binaries one by one).
 
-#[path = "api/helpers.rs"]
 #[allow(dead_code)]
-mod helpers;
+mod common;
 
-use helpers::*;
+use common::*;
 use serde_json::Value;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -115,11 +114,7 @@ async fn docker_outage_delays_actions_and_never_drops_or_doubles_them() {
     let resumes = TestService::opted_in("outage_resume", 1).await;
     let expires = TestService::opted_in("outage_expire", 1).await;
     let patient = spawn_app().await;
-    let hasty = spawn_app_with(AppOptions {
-        retry_for: Duration::from_secs(60),
-        ..Default::default()
-    })
-    .await;
+    let hasty = spawn_app_with(|s| s.docker.retry_for = Duration::from_secs(60)).await;
 
     let _back = DockerdBack;
     stop_dockerd();
@@ -155,22 +150,18 @@ async fn docker_outage_delays_actions_and_never_drops_or_doubles_them() {
 async fn dockerd_killed_during_a_rolling_restart_the_rollout_completes_once() {
     let _turn = ENGINE.lock().await;
     require_docker();
-    let name = TestService::unique_name("killed_rollout");
-    let svc = TestService::from_args(
-        &name,
+    let svc = TestService::opted_in_with(
+        "killed_rollout",
         &[
             "--replicas",
             "3",
-            "--stop-grace-period",
-            "1s",
             "--update-parallelism",
             "1",
             "--update-delay",
             "2s",
-            "--label",
-            "swarmpilot.enable=true",
-            TEST_IMAGE,
         ],
+        TEST_IMAGE,
+        &[],
     );
     svc.wait_running(3).await;
     let app = spawn_app().await;

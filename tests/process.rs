@@ -3,21 +3,12 @@
 //! action runs at most once, and cooldowns persist. SIGTERM in the middle of an update waits for
 //! its answer and journals the outcome before exiting. SIGHUP reloads the rules.
 
-#[path = "api/helpers.rs"]
 #[allow(dead_code)]
-mod helpers;
+mod common;
 
-#[path = "common/process.rs"]
-#[allow(dead_code)]
-mod process;
-
-#[path = "common/docker_proxy.rs"]
-#[allow(dead_code)]
-mod docker_proxy;
-
-use docker_proxy::{DockerProxy, Fault};
-use helpers::*;
-use process::{Instance, Process};
+use common::docker_proxy::{DockerProxy, Fault};
+use common::process::{Instance, Process};
+use common::*;
 use serde_json::{json, Value};
 use std::path::Path;
 use std::process::Command;

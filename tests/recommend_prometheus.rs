@@ -2,14 +2,11 @@
 //! the cAdvisor series are written into its storage with `promtool tsdb create-blocks-from
 //! openmetrics` (no cAdvisor runs here), for services that really exist on the swarm.
 
-#[path = "common/command.rs"]
-mod command;
-#[path = "api/helpers.rs"]
 #[allow(dead_code)]
-mod helpers;
+mod common;
 
-use command::{swarmpilot_in, text};
-use helpers::{require_docker, TestService, TEST_IMAGE};
+use common::command::{swarmpilot_in, text};
+use common::{free_port, require_docker, TestService, TEST_IMAGE};
 use serde_json::Value;
 use std::fmt::Write as _;
 use std::process::{Child, Command, Stdio};
@@ -137,31 +134,13 @@ fn unix_now() -> u64 {
         .as_secs()
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 fn run_ok(command: &mut Command) {
     let out = command.output().expect("runs");
     assert!(out.status.success(), "{command:?}: {}", text(&out.stderr));
 }
 
 fn opted_in(tag: &str) -> TestService {
-    let name = TestService::unique_name(tag);
-    TestService::from_args(
-        &name,
-        &[
-            "--label",
-            "swarmpilot.enable=true",
-            "--stop-grace-period",
-            "1s",
-            TEST_IMAGE,
-        ],
-    )
+    TestService::opted_in_with(tag, &[], TEST_IMAGE, &[])
 }
 
 fn entry<'a>(report: &'a Value, service: &str) -> &'a Value {

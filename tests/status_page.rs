@@ -2,11 +2,10 @@
 //! installed by scripts/test.sh), asserted on the rendered DOM, and saved as a screenshot in
 //! `target/status-page.png`.
 
-#[path = "api/helpers.rs"]
 #[allow(dead_code)]
-mod helpers;
+mod common;
 
-use helpers::*;
+use common::*;
 use std::path::PathBuf;
 use std::process::Command;
 

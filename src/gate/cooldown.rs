@@ -95,6 +95,7 @@ impl<K: Hash + Eq + Clone + Send + Sync + 'static> Deadlines<K> {
     }
 
     /// Whether a window is active on `key`.
+    #[cfg(test)]
     pub fn is_active(&self, key: &K) -> bool {
         self.window(key).is_some()
     }

@@ -164,7 +164,8 @@ pub struct Replayed {
 
 impl Journal {
     /// Open (creating `dir` and the file if needed), read what it holds, cut a torn last line,
-    /// and start the writer thread.
+    /// and start the writer thread. Tests and benchmarks only: `serve` opens it compacted.
+    #[cfg(any(test, feature = "test-support"))]
     pub fn open(dir: &Path) -> Result<(Self, Replayed), JournalError> {
         Self::open_with(dir, None)
     }

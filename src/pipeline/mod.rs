@@ -84,8 +84,9 @@ pub struct Records {
     pub annotator: Option<Annotator>,
 }
 
+#[cfg(any(test, feature = "test-support"))]
 impl Records {
-    /// A journal with fresh metrics and no Grafana.
+    /// A journal with fresh metrics and no Grafana (tests and benchmarks; `serve` records to all).
     pub fn journal_only(journal: Journal) -> Self {
         Self {
             journal,

@@ -282,11 +282,10 @@ struct ParsedFile {
 }
 
 /// Parse one file's text into rules, collecting every error rather than stopping at the first.
+/// Tests and benchmarks only: a rules dir is loaded with [`load_rules_dir`].
+#[cfg(any(test, feature = "test-support"))]
 pub fn parse_rule_file(file: &Path, text: &str) -> (Vec<Rule>, Vec<RuleError>) {
-    let mut parsed = parse_file(file, text);
-    for error in &mut parsed.errors {
-        error.keep_within(text);
-    }
+    let parsed = parse_file(file, text);
     (parsed.rules, parsed.errors)
 }
 
@@ -306,7 +305,16 @@ impl RuleError {
     }
 }
 
+/// One file parsed, every error placed inside the file.
 fn parse_file(file: &Path, text: &str) -> ParsedFile {
+    let mut parsed = parse_yaml(file, text);
+    for error in &mut parsed.errors {
+        error.keep_within(text);
+    }
+    parsed
+}
+
+fn parse_yaml(file: &Path, text: &str) -> ParsedFile {
     let options = LoaderOptions::default().error_on_duplicate_keys(true);
     let raw: RawFile = match marked_yaml::from_yaml_with_options(0, text, options) {
         Ok(raw) => raw,

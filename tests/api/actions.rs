@@ -1,6 +1,6 @@
 //! rollback, backup_now and resolved alerts on the real swarm.
 
-use crate::helpers::*;
+use crate::common::*;
 use serde_json::Value;
 use std::time::Duration;
 
@@ -88,11 +88,7 @@ async fn rollback_is_allowed_on_a_paused_bad_rollout() {
 /// `PreviousSpec` read must reach the engine too, or every rollback is refused.
 #[tokio::test]
 async fn rollback_executes_with_a_plain_socket_path_as_docker_host() {
-    let app = spawn_app_with(AppOptions {
-        docker_host: "/var/run/docker.sock".into(),
-        ..Default::default()
-    })
-    .await;
+    let app = spawn_app_with(|s| s.docker.host = "/var/run/docker.sock".into()).await;
     let svc = TestService::opted_in("rollback_plain", 1).await;
     docker(&[
         "service",
@@ -119,20 +115,9 @@ fn backup_rule(name: &str, alert: &str, job: &str) -> String {
 
 /// A job service: replicated, 0 replicas, restart condition none, opted in.
 fn job(tag: &str, script: &str, extra: &[&str]) -> TestService {
-    let name = TestService::unique_name(tag);
-    let mut args = vec![
-        "--replicas",
-        "0",
-        "--restart-condition",
-        "none",
-        "--label",
-        "swarmpilot.enable=true",
-        "--stop-grace-period",
-        "1s",
-    ];
-    args.extend_from_slice(extra);
-    args.extend_from_slice(&[V1, "sh", "-c", script]);
-    TestService::from_args(&name, &args)
+    let mut flags = vec!["--replicas", "0", "--restart-condition", "none"];
+    flags.extend_from_slice(extra);
+    TestService::opted_in_with(tag, &flags, V1, &["sh", "-c", script])
 }
 
 fn outcome_of(app: &TestApp, id: &str) -> Value {
@@ -152,11 +137,10 @@ async fn backup_job_writes_into_its_volume_and_returns_to_zero() {
         "echo dump > /data/backup.sql",
         &["--mount", &mount],
     );
-    let app = spawn_app_with(AppOptions {
-        extra_rules: backup_rule("backup-ok", "TestBackupOk", &job.name),
-        ..Default::default()
-    })
-    .await;
+    let app = AppSetup::default()
+        .extra_rules(backup_rule("backup-ok", "TestBackupOk", &job.name))
+        .spawn(|_| {})
+        .await;
 
     let d = app.fire("TestBackupOk", "any-service").await;
     let d = only(&d);
@@ -176,11 +160,10 @@ async fn backup_job_writes_into_its_volume_and_returns_to_zero() {
 #[tokio::test]
 async fn failing_backup_job_is_journaled_with_its_exit_code() {
     let job = job("backup_fail", "exit 7", &[]);
-    let app = spawn_app_with(AppOptions {
-        extra_rules: backup_rule("backup-fail", "TestBackupFail", &job.name),
-        ..Default::default()
-    })
-    .await;
+    let app = AppSetup::default()
+        .extra_rules(backup_rule("backup-fail", "TestBackupFail", &job.name))
+        .spawn(|_| {})
+        .await;
     let d = app.fire("TestBackupFail", "any").await;
     let d = only(&d);
     assert_eq!(d["decision"], "failed", "{d}");
@@ -196,12 +179,10 @@ async fn failing_backup_job_is_journaled_with_its_exit_code() {
 #[tokio::test]
 async fn a_trigger_during_a_run_is_busy_and_a_run_past_the_timeout_is_timed_out() {
     let job = job("backup_slow", "sleep 300", &[]);
-    let app = spawn_app_with(AppOptions {
-        extra_rules: backup_rule("backup-slow", "TestBackupSlow", &job.name),
-        backup_timeout: Duration::from_secs(60),
-        ..Default::default()
-    })
-    .await;
+    let app = AppSetup::default()
+        .extra_rules(backup_rule("backup-slow", "TestBackupSlow", &job.name))
+        .spawn(|s| s.backup.timeout = Duration::from_secs(60))
+        .await;
     let first = app
         .post_webhook_to("webhook", &alert_payload("TestBackupSlow", "x"))
         .await;
@@ -223,9 +204,8 @@ async fn a_trigger_during_a_run_is_busy_and_a_run_past_the_timeout_is_timed_out(
 
 #[tokio::test]
 async fn replicated_job_mode_runs_once_per_trigger() {
-    let name = TestService::unique_name("backup_job_mode");
     let job = TestService::from_args(
-        &name,
+        "backup_job_mode",
         &[
             "--mode",
             "replicated-job",
@@ -245,11 +225,14 @@ async fn replicated_job_mode_runs_once_per_trigger() {
             .count()
     };
     wait_for(|| completed() == 1, "first run").await;
-    let app = spawn_app_with(AppOptions {
-        extra_rules: backup_rule("backup-jobmode", "TestBackupJobMode", &job.name),
-        ..Default::default()
-    })
-    .await;
+    let app = AppSetup::default()
+        .extra_rules(backup_rule(
+            "backup-jobmode",
+            "TestBackupJobMode",
+            &job.name,
+        ))
+        .spawn(|_| {})
+        .await;
     let d = app.fire("TestBackupJobMode", "x").await;
     assert_eq!(only(&d)["decision"], "executed", "{d:?}");
     assert_eq!(job.force_update(), 1);

@@ -1,6 +1,6 @@
 //! Each bad request gets its status and a JSON error, and leaves the opted-in service untouched.
 
-use crate::helpers::*;
+use crate::common::*;
 use base64::Engine;
 use rstest::rstest;
 

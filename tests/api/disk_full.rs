@@ -4,7 +4,7 @@
 //! restart, and after a restart every acknowledged intent, its cooldown and its delivery key are
 //! there. (Needs root for `mount`, as the whole suite does for dockerd.)
 
-use crate::helpers::*;
+use crate::common::*;
 use serde_json::Value;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -89,12 +89,12 @@ async fn a_full_disk_answers_503_leaves_no_fragment_and_recovers_without_a_resta
     let dir = Arc::new(tempfile::tempdir().unwrap());
     let tmpfs = Tmpfs::mount(&dir.path().join("data"), "256k");
     let clock = ManualClock::default();
-    let options = AppOptions {
-        extra_rules: RULES.into(),
-        reuse: Some((dir.clone(), clock.clone())),
-        ..Default::default()
+    let setup = || {
+        AppSetup::default()
+            .extra_rules(RULES)
+            .reuse((dir.clone(), clock.clone()))
     };
-    let app = spawn_app_with(options.clone()).await;
+    let app = setup().spawn(|_| {}).await;
 
     // Act (alternating up and down, a minute apart) until the journal's last page has less room
     // than an intent line: on a full disk, the next intent then fits only in part.
@@ -149,7 +149,7 @@ async fn a_full_disk_answers_503_leaves_no_fragment_and_recovers_without_a_resta
     // Every line is whole (`journal()` parses each), and a restart finds them all.
     let lines = app.journal().len();
     drop(app.stop().await);
-    let app = spawn_app_with(options).await;
+    let app = setup().spawn(|_| {}).await;
     assert_eq!(app.recovery.skipped_lines, 0, "no line was damaged");
     assert_eq!(app.recovery.entries, lines);
     let again = only(&app.fire_payload(&payload).await).clone();

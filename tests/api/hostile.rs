@@ -1,17 +1,13 @@
 //! Hostile input through the real server: service names that try to reach a shell, a path or a
 //! template.
 
-use crate::helpers::*;
+use crate::common::*;
 
 #[tokio::test]
 async fn hostile_service_names_never_reach_docker_a_shell_or_a_path() {
     // An engine that is not there: any lookup would be admitted as `queued` and journaled, so
     // `no_service` with an empty journal shows no Docker call was even attempted.
-    let app = spawn_app_with(AppOptions {
-        docker_host: "unix:///nonexistent/docker.sock".into(),
-        ..Default::default()
-    })
-    .await;
+    let app = spawn_app_with(|s| s.docker.host = "unix:///nonexistent/docker.sock".into()).await;
     let names = [
         "web; rm -rf /".to_string(),
         "$(reboot)".into(),

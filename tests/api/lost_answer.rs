@@ -3,11 +3,12 @@
 //! update carries `swarmpilot.action=<id>` — never called `expired` on a guess, so the cooldown
 //! holds and the next alert does not scale again. The same after a restart past `retry_for`.
 
-use crate::docker_proxy::{DockerProxy, Fault};
-use crate::helpers::*;
+use crate::common::docker_proxy::{DockerProxy, Fault};
+use crate::common::*;
 use serde_json::Value;
 use std::path::Path;
 use std::time::Duration;
+use swarmpilot::settings::Settings;
 
 const SOCKET: &str = "/var/run/docker.sock";
 
@@ -50,11 +51,7 @@ fn outcome_of(app: &TestApp, id: &str) -> Option<Value> {
 async fn a_lost_answer_past_retry_for_is_succeeded_by_a_read_and_the_cooldown_holds() {
     let service = TestService::opted_in("lost_answer", 1).await;
     let proxy = DockerProxy::start(Path::new(SOCKET)).await;
-    let app = spawn_app_with(AppOptions {
-        docker_host: proxy.host(),
-        ..Default::default()
-    })
-    .await;
+    let app = spawn_app_with(|s| s.docker.host = proxy.host()).await;
     let id = scale_up_and_lose_the_answer(&app, &proxy, &service).await;
     app.clock.advance(Duration::from_secs(601));
     tokio::time::sleep(Duration::from_secs(2)).await;
@@ -83,11 +80,8 @@ async fn a_lost_answer_past_retry_for_is_succeeded_by_a_read_and_the_cooldown_ho
 async fn a_restart_past_retry_for_reads_the_service_instead_of_expiring() {
     let service = TestService::opted_in("lost_restart", 1).await;
     let proxy = DockerProxy::start(Path::new(SOCKET)).await;
-    let options = AppOptions {
-        docker_host: proxy.host(),
-        ..Default::default()
-    };
-    let app = spawn_app_with(options.clone()).await;
+    let behind_proxy = |s: &mut Settings| s.docker.host = proxy.host();
+    let app = spawn_app_with(behind_proxy).await;
     let id = scale_up_and_lose_the_answer(&app, &proxy, &service).await;
     let reuse = app.stop().await;
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -99,11 +93,7 @@ async fn a_restart_past_retry_for_reads_the_service_instead_of_expiring() {
 
     reuse.1.advance(Duration::from_secs(601));
     proxy.set_fault(Fault::None);
-    let app = spawn_app_with(AppOptions {
-        reuse: Some(reuse),
-        ..options
-    })
-    .await;
+    let app = AppSetup::default().reuse(reuse).spawn(behind_proxy).await;
     assert_eq!(app.recovery.resumed, 1);
     let outcome = app.outcome(&id).await;
     assert_eq!(outcome["outcome"], "succeeded", "{outcome}");

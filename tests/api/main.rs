@@ -1,11 +1,9 @@
 //! Behaviour through the real HTTP server (port 0) and the real swarm. Docker must be reachable:
 //! run `scripts/test.sh`, which sets it up; these tests fail, never skip, without it.
 
-#[path = "../common/docker_proxy.rs"]
+#[path = "../common/mod.rs"]
 #[allow(dead_code)]
-mod docker_proxy;
-mod grafana_standin;
-mod helpers;
+mod common;
 
 mod actions;
 mod bad_input;

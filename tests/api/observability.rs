@@ -1,8 +1,8 @@
 //! Metrics, Grafana annotations (against a stand-in that checks Grafana's request shape) and
 //! reload through the real server and the real swarm.
 
-use crate::grafana_standin::{Grafana, DASHBOARD_UID};
-use crate::helpers::*;
+use crate::common::grafana_standin::{Grafana, DASHBOARD_UID};
+use crate::common::*;
 use serde_json::Value;
 use std::time::{Duration, Instant};
 
@@ -44,10 +44,9 @@ async fn metrics_count_alerts_decisions_actions_and_requests_by_route() {
 #[tokio::test]
 async fn each_action_outcome_is_annotated_in_grafana_shape() {
     let (grafana, url) = Grafana::start();
-    let app = spawn_app_with(AppOptions {
-        grafana_url: url,
-        dashboard_uid: DASHBOARD_UID.into(),
-        ..Default::default()
+    let app = spawn_app_with(|s| {
+        s.grafana.url = url;
+        s.grafana.dashboard_uid = DASHBOARD_UID.into();
     })
     .await;
     require_docker();
@@ -116,11 +115,7 @@ async fn each_action_outcome_is_annotated_in_grafana_shape() {
 async fn grafana_down_never_blocks_or_fails_an_action() {
     // A port nobody listens on: Grafana is down.
     let url = format!("http://127.0.0.1:{}", free_port());
-    let app = spawn_app_with(AppOptions {
-        grafana_url: url,
-        ..Default::default()
-    })
-    .await;
+    let app = spawn_app_with(|s| s.grafana.url = url).await;
     require_docker();
     let svc = TestService::opted_in("grafana_down", 1).await;
     let d = app.fire("TestUnhealthy", &svc.name).await;

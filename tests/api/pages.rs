@@ -3,18 +3,19 @@
 //! `auth.protect_pages` puts the pages behind the webhook's credentials. Docker is reached through
 //! the test proxy so its calls can be counted.
 
-use crate::docker_proxy::DockerProxy;
-use crate::helpers::*;
+use crate::common::docker_proxy::DockerProxy;
+use crate::common::*;
 use futures_util::stream::{self, StreamExt};
 use std::path::Path;
 use std::time::Instant;
+use swarmpilot::settings::Settings;
 
-async fn app_behind_proxy(options: AppOptions) -> (TestApp, DockerProxy) {
+async fn app_behind_proxy(configure: impl FnOnce(&mut Settings)) -> (TestApp, DockerProxy) {
     require_docker();
     let proxy = DockerProxy::start(Path::new("/var/run/docker.sock")).await;
-    let app = spawn_app_with(AppOptions {
-        docker_host: proxy.host(),
-        ..options
+    let app = spawn_app_with(|s| {
+        configure(s);
+        s.docker.host = proxy.host();
     })
     .await;
     (app, proxy)
@@ -35,11 +36,8 @@ async fn flood(app: &TestApp, path: &str, n: usize) -> usize {
 
 #[tokio::test]
 async fn two_thousand_status_page_gets_cost_a_handful_of_docker_reads() {
-    let (app, proxy) = app_behind_proxy(AppOptions {
-        requests_per_second_per_client: 1_000_000,
-        ..Default::default()
-    })
-    .await;
+    let (app, proxy) =
+        app_behind_proxy(|s| s.limits.requests_per_second_per_client = 1_000_000).await;
     let (services, tasks) = (proxy.count("/services"), proxy.count("/tasks"));
     let bound = flood(&app, "/", 2000).await;
     let services = proxy.count("/services") - services;
@@ -58,11 +56,8 @@ async fn two_thousand_status_page_gets_cost_a_handful_of_docker_reads() {
 
 #[tokio::test]
 async fn two_thousand_readiness_probes_cost_a_handful_of_pings() {
-    let (app, proxy) = app_behind_proxy(AppOptions {
-        requests_per_second_per_client: 1_000_000,
-        ..Default::default()
-    })
-    .await;
+    let (app, proxy) =
+        app_behind_proxy(|s| s.limits.requests_per_second_per_client = 1_000_000).await;
     let pings = proxy.count("/_ping");
     let bound = flood(&app, "/-/ready", 2000).await;
     let pings = proxy.count("/_ping") - pings;
@@ -76,11 +71,7 @@ async fn two_thousand_readiness_probes_cost_a_handful_of_pings() {
 #[tokio::test]
 async fn the_per_client_limit_covers_the_pages_and_the_probes() {
     // The app's clock is frozen, so the bucket never refills during the test.
-    let app = spawn_app_with(AppOptions {
-        requests_per_second_per_client: 3,
-        ..Default::default()
-    })
-    .await;
+    let app = spawn_app_with(|s| s.limits.requests_per_second_per_client = 3).await;
     for _ in 0..3 {
         assert_eq!(app.get("/-/healthy").await.status(), 200);
     }
@@ -93,11 +84,7 @@ async fn the_per_client_limit_covers_the_pages_and_the_probes() {
 
 #[tokio::test]
 async fn protected_pages_need_the_token_and_health_checks_stay_open() {
-    let app = spawn_app_with(AppOptions {
-        protect_pages: true,
-        ..Default::default()
-    })
-    .await;
+    let app = spawn_app_with(|s| s.auth.protect_pages = true).await;
     require_docker();
     for path in ["/", "/api/v1/actions", "/metrics"] {
         assert_eq!(

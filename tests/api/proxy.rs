@@ -1,8 +1,8 @@
 //! The test proxy in front of the real Docker socket does what the fault tests rely on: it counts
 //! the calls that pass, makes Docker vanish, and loses an update's answer after Docker applied it.
 
-use crate::docker_proxy::{DockerProxy, Fault};
-use crate::helpers::*;
+use crate::common::docker_proxy::{DockerProxy, Fault};
+use crate::common::*;
 use bollard::query_parameters::UpdateServiceOptions;
 use bollard::{Docker, API_DEFAULT_VERSION};
 use std::path::Path;

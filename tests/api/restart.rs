@@ -1,4 +1,4 @@
-use crate::helpers::*;
+use crate::common::*;
 
 #[tokio::test]
 async fn restart_alert_bumps_force_update_on_the_real_swarm() {

@@ -1,7 +1,7 @@
 //! Issue-3 guarantees through the real server and the real swarm: journal, restart, dedupe,
 //! anti-flap, budgets, one worker per service, the update-state guard.
 
-use crate::helpers::*;
+use crate::common::*;
 use serde_json::Value;
 use std::time::Duration;
 
@@ -58,11 +58,7 @@ async fn a_restart_keeps_cooldowns_and_dedupe() {
     let version = svc.version();
 
     let reused = app.stop().await;
-    let app = spawn_app_with(AppOptions {
-        reuse: Some(reused),
-        ..Default::default()
-    })
-    .await;
+    let app = AppSetup::default().reuse(reused).spawn(|_| {}).await;
     assert_eq!(app.recovery.cooldowns_restored, 1, "{:?}", app.recovery);
     let again = app.fire("TestUnhealthy", &svc.name).await;
     assert_eq!(only(&again)["decision"], "duplicate", "{again:?}");
@@ -164,11 +160,7 @@ async fn scale_down_is_refused_within_the_scale_up_cooldown() {
 
 #[tokio::test]
 async fn per_service_budget_answers_rate_limited() {
-    let app = spawn_app_with(AppOptions {
-        actions_per_service_per_hour: 1,
-        ..Default::default()
-    })
-    .await;
+    let app = spawn_app_with(|s| s.limits.actions_per_service_per_hour = 1).await;
     require_docker();
     let svc = TestService::opted_in("budget", 1).await;
     assert_eq!(
@@ -186,11 +178,7 @@ async fn per_service_budget_answers_rate_limited() {
 
 #[tokio::test]
 async fn cluster_budget_stops_a_storm_across_services() {
-    let app = spawn_app_with(AppOptions {
-        actions_per_minute: 2,
-        ..Default::default()
-    })
-    .await;
+    let app = spawn_app_with(|s| s.limits.actions_per_minute = 2).await;
     require_docker();
     let services = [
         TestService::opted_in("storm_a", 1).await,
@@ -218,11 +206,7 @@ async fn cluster_budget_stops_a_storm_across_services() {
 
 #[tokio::test]
 async fn a_client_over_its_rate_gets_429_with_retry_after() {
-    let app = spawn_app_with(AppOptions {
-        requests_per_second_per_client: 2,
-        ..Default::default()
-    })
-    .await;
+    let app = spawn_app_with(|s| s.limits.requests_per_second_per_client = 2).await;
     let mut statuses = Vec::new();
     for _ in 0..5 {
         let r = app.post_webhook(&alert_payload("NoSuchAlert", "web")).await;

@@ -1,4 +1,4 @@
-use crate::helpers::*;
+use crate::common::*;
 use std::time::Duration;
 
 #[tokio::test]

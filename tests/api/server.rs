@@ -1,6 +1,6 @@
 //! The server's own endpoints and its behaviour when the engine is away.
 
-use crate::helpers::*;
+use crate::common::*;
 use serde_json::Value;
 
 #[tokio::test]
@@ -56,11 +56,7 @@ async fn unmatched_and_truncated_alerts_are_answered() {
 async fn engine_unreachable_queues_and_ready_says_why() {
     let host = "unix:///nonexistent/docker.sock";
     assert!(!engine_answers(host).await);
-    let app = spawn_app_with(AppOptions {
-        docker_host: host.into(),
-        ..Default::default()
-    })
-    .await;
+    let app = spawn_app_with(|s| s.docker.host = host.into()).await;
     let response = app
         .post_webhook_to("webhook", &alert_payload("TestHighCPU", "web"))
         .await;

@@ -7,8 +7,6 @@
 //! not pipeline (hyper waits for an answer before the next request), so whatever the engine sends
 //! after a request was forwarded is that request's answer: this is what lets a fault target the
 //! answer of one kind of request.
-//!
-//! Include it with `#[path = "../common/docker_proxy.rs"] mod docker_proxy;`.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};

@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// The bearer token every instance accepts.
-pub const PROCESS_TOKEN: &str = "test-token-5f2a";
+use super::app::TOKEN;
+use super::net::free_port;
 
 /// A swarmpilot process, killed (SIGKILL) when dropped.
 pub struct Process {
@@ -68,7 +68,7 @@ impl Default for Instance {
 impl Instance {
     pub fn new() -> Self {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("token"), PROCESS_TOKEN).unwrap();
+        std::fs::write(dir.path().join("token"), TOKEN).unwrap();
         Self { dir }
     }
 
@@ -139,7 +139,7 @@ impl Instance {
 
     /// `swarmpilot check` on a config with `extra`.
     pub fn check(&self, extra: &[(&str, &str)]) -> std::process::Output {
-        let config = self.write_config(free_loopback_port(), "", &Self::test_rules(), extra);
+        let config = self.write_config(free_port(), "", &Self::test_rules(), extra);
         Command::new(env!("CARGO_BIN_EXE_swarmpilot"))
             .args(["check", "--config", config.to_str().unwrap()])
             .output()
@@ -165,7 +165,7 @@ impl Instance {
         extra: &[(&str, &str)],
         env: &[(&str, &str)],
     ) -> Process {
-        let port = free_loopback_port();
+        let port = free_port();
         let config = self.write_config(port, docker_host, rules, extra);
         let child = Command::new(env!("CARGO_BIN_EXE_swarmpilot"))
             .args(["serve", "--config", config.to_str().unwrap()])
@@ -220,14 +220,6 @@ impl Instance {
         std::fs::write(&path, text).unwrap();
         path
     }
-}
-
-fn free_loopback_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// Wait for `/-/healthy`; a process that exits or never answers fails with its log.

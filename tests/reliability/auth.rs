@@ -1,8 +1,8 @@
 //! 10,000 requests with wrong credentials against an opted-in service: every one a 401 with a JSON
 //! error, no action journaled, the service untouched; the right token then acts (the control).
 
-use crate::helpers::{alert_payload, require_docker, TestService};
-use crate::process::{Instance, Process, PROCESS_TOKEN, UNTHROTTLED};
+use crate::common::process::{Instance, Process, UNTHROTTLED};
+use crate::common::{alert_payload, require_docker, TestService, TOKEN};
 use base64::Engine;
 use futures_util::stream::{self, StreamExt};
 use std::time::{Duration, Instant};
@@ -11,7 +11,7 @@ const WRONG: usize = 10_000;
 
 /// The `n`th wrong `Authorization` header (`None`: no header at all).
 fn wrong_credentials(n: usize) -> Option<String> {
-    let token = PROCESS_TOKEN;
+    let token = TOKEN;
     let last_wrong = format!("{}X", &token[..token.len() - 1]);
     let first_wrong = format!("X{}", &token[1..]);
     let basic = |pair: &str| {
@@ -88,13 +88,7 @@ async fn ten_thousand_wrong_credentials_never_act_and_the_right_token_does() {
          {first:?}, wrong-at-last-byte {last:?}"
     );
 
-    let (status, body, _) = post(
-        &client,
-        &process,
-        Some(format!("Bearer {PROCESS_TOKEN}")),
-        payload,
-    )
-    .await;
+    let (status, body, _) = post(&client, &process, Some(format!("Bearer {TOKEN}")), payload).await;
     assert_eq!(status, 200);
     assert_eq!(body["decisions"][0]["decision"], "queued", "{body}");
 }

@@ -3,10 +3,10 @@
 //! the webhook answered for was journaled, and no service was updated more often than it had
 //! actions.
 
-use crate::helpers::{require_docker, TestService};
-use crate::process::{
-    unbalanced_intents, wait_until_every_intent_finished, Instance, Process, PROCESS_TOKEN,
+use crate::common::process::{
+    unbalanced_intents, wait_until_every_intent_finished, Instance, Process,
 };
+use crate::common::{require_docker, TestService, TEST_IMAGE, TOKEN};
 use futures_util::stream::{self, StreamExt};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
@@ -21,6 +21,7 @@ pub fn burst_rules() -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/rules_burst")
 }
 
+/// The largest budgets the settings accept (10,000): a burst is never refused by them.
 pub const GENEROUS_LIMITS: &[(&str, &str)] = &[
     ("limits", "requests_per_second_per_client = 0"),
     ("limits", "actions_per_minute = 0"),
@@ -150,7 +151,7 @@ pub async fn burst(process: &Process, deliveries: &[(String, usize)]) -> Vec<Str
         .map(|(service, n)| {
             let request = client
                 .post(format!("{}/webhook", process.address))
-                .bearer_auth(PROCESS_TOKEN)
+                .bearer_auth(TOKEN)
                 .json(&burst_alert(service, *n));
             async move {
                 let response = request.send().await.ok()?;
@@ -172,21 +173,7 @@ pub async fn burst(process: &Process, deliveries: &[(String, usize)]) -> Vec<Str
 /// `n` opted-in one-replica services, created together and waited for together.
 pub async fn create_services(tag: &str, n: usize) -> Vec<TestService> {
     let services: Vec<TestService> = (0..n)
-        .map(|_| {
-            let name = TestService::unique_name(tag);
-            TestService::from_args(
-                &name,
-                &[
-                    "--replicas",
-                    "1",
-                    "--stop-grace-period",
-                    "1s",
-                    "--label",
-                    "swarmpilot.enable=true",
-                    crate::helpers::TEST_IMAGE,
-                ],
-            )
-        })
+        .map(|_| TestService::opted_in_with(tag, &["--replicas", "1"], TEST_IMAGE, &[]))
         .collect();
     for service in &services {
         service.wait_running(1).await;
@@ -213,7 +200,7 @@ pub struct SpecUpdate {
 /// an `updatestate.*` attribute) is not one.
 pub fn spec_updates(since: u64) -> Vec<SpecUpdate> {
     let until = unix_now() + 1;
-    let events = crate::helpers::docker(&[
+    let events = crate::common::docker(&[
         "events",
         "--since",
         &since.to_string(),

@@ -2,12 +2,9 @@
 //! payloads, slow clients, wrong tokens and TLS, a kill -9 in a burst, a storm over 200 services
 //! and a short soak. Long variants run with `RELIABILITY_LONG=1` (see README, RELIABILITY).
 
-#[path = "../api/helpers.rs"]
+#[path = "../common/mod.rs"]
 #[allow(dead_code)]
-mod helpers;
-#[path = "../common/process.rs"]
-#[allow(dead_code)]
-mod process;
+mod common;
 
 mod auth;
 mod crash;

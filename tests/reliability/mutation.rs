@@ -2,9 +2,9 @@
 //! answer is a 4xx with a JSON error or a 2xx without an action, nothing is journaled, and the
 //! process's memory grows by less than 10 MB.
 
-use crate::helpers::require_docker;
+use crate::common::process::{Instance, Process, UNTHROTTLED};
+use crate::common::{require_docker, TOKEN};
 use crate::mutate::{case, Case, Rng};
-use crate::process::{Instance, Process, PROCESS_TOKEN, UNTHROTTLED};
 use futures_util::stream::{self, StreamExt};
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -108,7 +108,7 @@ async fn send_all(
 async fn send(client: &reqwest::Client, process: &Process, case: Case) -> Result<u16, String> {
     let response = client
         .post(format!("{}/webhook", process.address))
-        .bearer_auth(PROCESS_TOKEN)
+        .bearer_auth(TOKEN)
         .header("content-type", case.content_type)
         .body(case.body)
         .send()

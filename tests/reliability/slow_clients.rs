@@ -2,8 +2,8 @@
 //! drip the body) are all closed by `limits.request_timeout`, while a legitimate client keeps
 //! getting answers throughout.
 
-use crate::helpers::{alert_payload, require_docker};
-use crate::process::{Instance, PROCESS_TOKEN};
+use crate::common::process::Instance;
+use crate::common::{alert_payload, require_docker, TOKEN};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -90,7 +90,7 @@ async fn trickle(port: u16, drip: Drip) -> (Drip, Result<Duration, String>) {
             .map_err(|e| format!("connect: {e}"))?;
         let body = serde_json::to_vec(&alert_payload("TestHighCPU", "slow-absent")).unwrap();
         let head = format!(
-            "POST /webhook HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {PROCESS_TOKEN}\r\n\
+            "POST /webhook HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {TOKEN}\r\n\
              Content-Type: application/json\r\nContent-Length: {}\r\n\r\n",
             body.len()
         );
@@ -140,7 +140,7 @@ async fn legitimate_stream(address: &str, length: Duration) -> (usize, Duration)
         let sent = Instant::now();
         let response = client
             .post(format!("{address}/webhook"))
-            .bearer_auth(PROCESS_TOKEN)
+            .bearer_auth(TOKEN)
             .json(&payload)
             .send()
             .await

@@ -5,11 +5,11 @@
 //! acted on twice, and the once-an-hour rule acting once per service across all the restarts.
 //! CI runs 3 lives of 12 s; `RELIABILITY_LONG=1` runs 10 lives of 60 s.
 
-use crate::crash::{burst_alert, burst_rules, create_services, GENEROUS_LIMITS};
-use crate::helpers::{require_docker, TestService};
-use crate::process::{
-    unbalanced_intents, wait_until_every_intent_finished, Instance, Process, PROCESS_TOKEN,
+use crate::common::process::{
+    unbalanced_intents, wait_until_every_intent_finished, Instance, Process,
 };
+use crate::common::{require_docker, TestService, TOKEN};
+use crate::crash::{burst_alert, burst_rules, create_services, GENEROUS_LIMITS};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
@@ -97,7 +97,7 @@ async fn soak_with_flapping_duplicates_and_restarts_keeps_memory_and_loses_nothi
 async fn post(client: &reqwest::Client, process: &Process, payload: &Value) -> Vec<String> {
     let response = client
         .post(format!("{}/webhook", process.address))
-        .bearer_auth(PROCESS_TOKEN)
+        .bearer_auth(TOKEN)
         .json(payload)
         .send()
         .await

@@ -2,9 +2,9 @@
 //! group is acknowledged within a second, Docker writes stay within the budgets
 //! (`limits.actions_per_minute`), and no service goes above its rule's or its label's bound.
 
+use crate::common::process::{wait_until_every_intent_finished, Instance, Process};
+use crate::common::{create_unguarded, docker, require_docker, TEST_IMAGE, TOKEN};
 use crate::crash::{burst_rules, spec_updates, unix_now};
-use crate::helpers::{create_unguarded, docker, require_docker, TEST_IMAGE};
-use crate::process::{wait_until_every_intent_finished, Instance, Process, PROCESS_TOKEN};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -199,7 +199,7 @@ async fn storm(process: &Process, fleet: &Fleet) -> Vec<(Value, Duration)> {
         .map(|n| {
             let request = client
                 .post(format!("{}/webhook", process.address))
-                .bearer_auth(PROCESS_TOKEN)
+                .bearer_auth(TOKEN)
                 .json(&group(n, &fleet.names[n % fleet.names.len()]));
             tokio::spawn(async move {
                 let at = start + Duration::from_micros(n as u64 * 1_000_000 / GROUPS as u64);

@@ -1,8 +1,8 @@
 //! Optional TLS with client-certificate verification: a client with a certificate from the
 //! configured CA is served; no certificate, a certificate from another CA, or plain HTTP is not.
 
-use crate::helpers::require_docker;
-use crate::process::{Instance, PROCESS_TOKEN};
+use crate::common::process::Instance;
+use crate::common::{require_docker, TOKEN};
 use rcgen::{
     BasicConstraints, CertificateParams, CertifiedIssuer, ExtendedKeyUsagePurpose, IsCa, KeyPair,
 };
@@ -95,11 +95,11 @@ async fn mutual_tls_serves_only_clients_with_a_certificate_from_the_configured_c
         .start_tls(&[("tls", &cert), ("tls", &key), ("tls", &ca)])
         .await;
     let https = format!("https://localhost:{}", process.port);
-    let payload = crate::helpers::alert_payload("TestHighCPU", "tls-absent");
+    let payload = crate::common::alert_payload("TestHighCPU", "tls-absent");
 
     let good = client(&pki, Some(&pki.client))
         .post(format!("{https}/webhook"))
-        .bearer_auth(PROCESS_TOKEN)
+        .bearer_auth(TOKEN)
         .json(&payload)
         .send()
         .await
@@ -112,7 +112,7 @@ async fn mutual_tls_serves_only_clients_with_a_certificate_from_the_configured_c
     ] {
         let refused = client(&pki, identity)
             .post(format!("{https}/webhook"))
-            .bearer_auth(PROCESS_TOKEN)
+            .bearer_auth(TOKEN)
             .json(&payload)
             .send()
             .await;

@@ -298,8 +298,9 @@ fn shipped_rules_load() {
     assert!(rules.len() >= 3);
 }
 
-/// Deterministic byte mutations of the shipped rule files: the parser never panics, every error
-/// points inside the file (line and column from 1), and a file that loads has no errors.
+/// Deterministic byte mutations of the shipped rule files, each loaded as production loads them
+/// (written into a rules dir, read by `load_rules_dir`): the loader never panics, and every error
+/// names the file and points inside it (line and column from 1).
 #[test]
 fn mutated_rule_files_give_positioned_errors_never_a_panic() {
     let shipped = [
@@ -342,6 +343,8 @@ fn mutated_rule_files_give_positioned_errors_never_a_panic() {
         state ^= state << 17;
         (state % n.max(1) as u64) as usize
     };
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("m.yml");
     for round in 0..3_000 {
         let mut text = shipped[round % shipped.len()].as_bytes().to_vec();
         for _ in 0..1 + next(3) {
@@ -363,9 +366,15 @@ fn mutated_rule_files_give_positioned_errors_never_a_panic() {
             }
         }
         let text = String::from_utf8_lossy(&text);
-        let (_, errors) = parse_rule_file(Path::new("m.yml"), &text);
+        // A new file each round: truncating one in place makes ext4 flush it on close.
+        let _ = std::fs::remove_file(&file);
+        std::fs::write(&file, text.as_bytes()).unwrap();
+        let Err(RuleErrors(errors)) = load_rules_dir(dir.path()) else {
+            continue;
+        };
         let lines = text.replace("\r\n", "\n").matches(['\n', '\r']).count() + 1;
         for error in errors {
+            assert_eq!(error.file, file, "round {round}: {error}");
             assert!(
                 error.line >= 1 && error.line <= lines && error.column >= 1,
                 "round {round}: {error} outside the file of {lines} lines:\n{text:?}"
@@ -558,4 +567,23 @@ fn the_default_limits_are_the_documented_ones() {
     assert_eq!(MAX_RULE_FILE_BYTES, 1_048_576);
     assert_eq!(MAX_RULE_FILES, 1_000);
     assert_eq!(MAX_RULES, 10_000);
+}
+
+/// A value missing at the very end of a file: the YAML scanner places it on the line after the
+/// last; `check`, startup and reload (all `load_rules_dir`) point at the end of the last line.
+#[test]
+fn an_error_at_the_end_of_a_file_points_inside_it_when_loaded_from_the_dir() {
+    let dir = rules_dir_with(|dir| {
+        let text =
+            "rules:\n  - name: late\n    match: ['x=y']\n    action: restart\n    cooldown: ";
+        std::fs::write(dir.join("late.yml"), text).unwrap();
+    });
+    let file = dir.path().join("late.yml");
+    assert_eq!(
+        load_errors(dir.path(), RuleLimits::DEFAULT),
+        [format!(
+            "{}:5:15: invalid duration \"\": value was empty",
+            file.display()
+        )]
+    );
 }

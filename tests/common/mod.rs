@@ -1,0 +1,34 @@
+//! What every integration test crate shares, included the same way by each:
+//! `mod common;` from a crate root in `tests/`, `#[path = "../common/mod.rs"] mod common;` from
+//! a `tests/<crate>/main.rs`.
+//!
+//! - [`app`]: swarmpilot in-process on port 0 (`spawn_app`, `spawn_app_with(|settings| …)`) and
+//!   the payloads tests send it.
+//! - [`swarm`]: the shared swarm through the docker CLI; `TestService`, removed on drop.
+//! - [`process`]: the real binary as a child process; [`command`]: one command at a time.
+//! - [`docker_proxy`]: a proxy in front of the Docker socket that can lose or delay answers.
+//! - [`grafana_standin`]: a recording stand-in for Grafana's HTTP API.
+//! - [`net`]: the one free-port helper.
+
+pub mod app;
+pub mod command;
+pub mod docker_proxy;
+pub mod grafana_standin;
+pub mod net;
+pub mod process;
+pub mod swarm;
+
+// The most used names at `common::`; a crate that uses none of one leaves it unused.
+#[allow(unused_imports)]
+pub use {app::*, net::free_port, swarm::*};
+
+use std::time::{Duration, Instant};
+
+/// Poll a condition with a deadline instead of sleeping a fixed time.
+pub async fn wait_for(mut condition: impl FnMut() -> bool, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !condition() {
+        assert!(Instant::now() < deadline, "timed out waiting for: {what}");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
