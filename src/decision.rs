@@ -84,3 +84,20 @@ pub struct DecisionRecord {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub action_id: Option<String>,
 }
+
+/// Why an action does not go ahead: the decision and a reason a person can act on. The gate
+/// refuses with it at admission, execution when an action no longer applies.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    pub decision: Decision,
+    pub reason: String,
+}
+
+impl Refusal {
+    pub fn new(decision: Decision, reason: impl Into<String>) -> Self {
+        Self {
+            decision,
+            reason: reason.into(),
+        }
+    }
+}

@@ -138,9 +138,42 @@ impl Application {
     /// outcome; what is only waiting stays unfinished and is resumed at the next start.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         spawn_duties(self.state.clone());
+        let handle = self.server.handle();
+        let pipeline = self.state.pipeline.clone();
+        let drain_for = self.drain_for;
+        // actix's own signal handling would stop its workers, and with them the actions they
+        // run, before anything could wait for those: here the order is stop accepting, let the
+        // actions in flight finish (bounded), then stop the workers.
+        let on_signal = tokio::spawn(async move {
+            shutdown_signal().await;
+            tracing::info!("shutting down: no new connections; finishing the actions in flight");
+            handle.pause().await;
+            pipeline.drain(drain_for).await;
+            handle.stop(true).await;
+        });
         let served = self.server.await;
-        self.state.pipeline.drain(self.drain_for).await;
+        on_signal.abort();
+        // Stopped another way (a test's handle): ask the rest to stop too.
+        if !self.state.pipeline.is_stopping() {
+            self.state.pipeline.drain(self.drain_for).await;
+        }
         served
+    }
+}
+
+/// SIGTERM (Docker's stop) or SIGINT (Ctrl-C).
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        tracing::warn!("cannot listen for SIGTERM/SIGINT; stop swarmpilot with SIGKILL");
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
     }
 }
 

@@ -8,6 +8,7 @@ pub mod endpoint;
 pub mod execute;
 pub mod raw;
 pub mod view;
+pub mod worker;
 
 use std::future::Future;
 use std::pin::Pin;

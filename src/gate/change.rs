@@ -8,21 +8,7 @@ use crate::rules::{Action, MAX_REPLICAS};
 pub const MIN_REPLICAS_LABEL: &str = "swarmpilot.min_replicas";
 pub const MAX_REPLICAS_LABEL: &str = "swarmpilot.max_replicas";
 
-/// Why an action does not go ahead.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Refusal {
-    pub decision: Decision,
-    pub reason: String,
-}
-
-impl Refusal {
-    pub fn new(decision: Decision, reason: impl Into<String>) -> Self {
-        Self {
-            decision,
-            reason: reason.into(),
-        }
-    }
-}
+pub use crate::decision::Refusal;
 
 /// What deciding needs besides the action and the service.
 #[derive(Debug, Clone, Copy)]

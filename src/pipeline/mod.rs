@@ -9,11 +9,12 @@
 
 mod admit;
 mod context;
-mod job;
 mod locks;
 mod recover;
 mod shutdown;
 mod worker;
+
+pub use crate::act::worker::Finished;
 
 pub use recover::Recovery;
 
@@ -23,7 +24,6 @@ use crate::clock::{Clock, SystemClock};
 use crate::decision::{Decision, DecisionRecord};
 use crate::gate::{ActionKey, Budgets, DeliveryKey, Gate, LocalMemory, Window};
 use crate::journal::{Entry, Intent, Journal, JournalError, Outcome};
-use crate::model::Change;
 use crate::parse::{Alert, Notification};
 use crate::record::actions::{ActionLog, ActionView};
 use crate::record::grafana::Annotator;
@@ -67,14 +67,6 @@ pub struct PipelineSettings {
     pub actions_per_service_per_hour: u32,
     /// How long a backup_now job is followed to completion.
     pub backup_timeout: Duration,
-}
-
-/// What execution reports back to a request that waits (`?wait=true`).
-#[derive(Debug, Clone)]
-pub struct Finished {
-    pub outcome: Outcome,
-    pub reason: String,
-    pub change: Option<Change>,
 }
 
 /// Where decisions and outcomes are recorded.

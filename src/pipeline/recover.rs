@@ -5,8 +5,8 @@
 //! than `docker.retry_for` is not sent again: `succeeded` if its update is on the service,
 //! `expired` once a read proves it is not.
 
-use super::worker::Sent;
 use super::{action_key, delivery_of, from_unix_ms, Pipeline};
+use crate::act::worker::Sent;
 use crate::gate::owner_of;
 use crate::journal::history::ActionHistory;
 use crate::journal::{Entry, Intent, JournalError, Replayed};

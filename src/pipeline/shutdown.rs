@@ -12,10 +12,6 @@ use tokio::sync::{watch, Notify};
 
 /// The actions running in the background, and the signal that asks them to stop.
 pub(crate) struct Execution {
-    /// The runtime the pipeline was built on. Admissions run on actix's per-worker runtimes,
-    /// which stop with the HTTP server (dropping what was spawned there); actions must outlive
-    /// that to finish their Docker call and journal its outcome.
-    runtime: Option<tokio::runtime::Handle>,
     stopping: watch::Sender<bool>,
     running: AtomicUsize,
     idle: Notify,
@@ -24,7 +20,6 @@ pub(crate) struct Execution {
 impl Default for Execution {
     fn default() -> Self {
         Self {
-            runtime: tokio::runtime::Handle::try_current().ok(),
             stopping: watch::Sender::new(false),
             running: AtomicUsize::new(0),
             idle: Notify::new(),
@@ -56,10 +51,10 @@ impl Pipeline {
             let _running = running;
             work.await;
         };
-        match &self.execution.runtime {
-            Some(runtime) => drop(runtime.spawn(work)),
-            None => drop(tokio::spawn(work)),
-        }
+        // On the runtime that admitted it (an HTTP worker's): a worker's Docker calls and the
+        // admissions' share its connections and its thread. Shutdown drains before the HTTP
+        // workers stop (see `startup`), so nothing in flight is dropped with them.
+        tokio::spawn(work);
     }
 
     /// Becomes true once shutdown is asked for: what runs beside the pipeline (the pruner, the

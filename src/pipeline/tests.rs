@@ -5,7 +5,7 @@ use super::*;
 use crate::act::SwarmFuture;
 use crate::clock::ManualClock;
 use crate::journal::{Journal, Outcome, Replayed};
-use crate::model::{ServiceMode, ServiceState};
+use crate::model::{Change, ServiceMode, ServiceState};
 use crate::parse::{AlertStatus, LabelSet};
 use crate::rules::load::parse_rule_file;
 use std::collections::HashMap;

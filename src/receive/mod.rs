@@ -173,6 +173,8 @@ pub fn serve(
             .default_service(web::to(routes::not_found))
     })
     .workers(2)
+    // startup handles SIGTERM/SIGINT: actions in flight finish before the workers stop.
+    .disable_signals()
     .client_request_timeout(settings.limits.request_timeout);
     let bound = match tls {
         Some(config) => server.listen_rustls_0_23(listener, config),
