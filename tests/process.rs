@@ -273,17 +273,7 @@ async fn sigterm_mid_update_waits_for_the_answer_and_journals_the_outcome() {
 #[tokio::test]
 async fn a_plain_socket_path_in_docker_host_reaches_docker() {
     let svc = TestService::opted_in("envhost", 1).await;
-    docker(&[
-        "service",
-        "update",
-        "--detach",
-        "--no-resolve-image",
-        "--image",
-        "swarmpilot-test/busybox:2",
-        &svc.name,
-    ])
-    .unwrap();
-    wait_for(|| svc.update_state() == "completed", "v2 rolled out").await;
+    svc.roll_out("swarmpilot-test/busybox:2").await;
     let instance = Instance::new();
     let process = instance
         .start_with_env("", &[("DOCKER_HOST", "/var/run/docker.sock")])

@@ -16,17 +16,7 @@ async fn rollback_after_a_scale_restores_v1_and_keeps_the_scaled_replicas() {
     let app = spawn_app().await;
     let svc = TestService::opted_in("rollback", 2).await;
     assert_eq!(image(&svc), V1);
-    docker(&[
-        "service",
-        "update",
-        "--detach",
-        "--no-resolve-image",
-        "--image",
-        V2,
-        &svc.name,
-    ])
-    .unwrap();
-    wait_for(|| svc.update_state() == "completed", "v2 rolled out").await;
+    svc.roll_out(V2).await;
 
     // A scale makes Swarm's PreviousSpec carry v2 too: `rollback=previous` would be a no-op now.
     assert_eq!(
@@ -90,17 +80,7 @@ async fn rollback_is_allowed_on_a_paused_bad_rollout() {
 async fn rollback_executes_with_a_plain_socket_path_as_docker_host() {
     let app = spawn_app_with(|s| s.docker.host = "/var/run/docker.sock".into()).await;
     let svc = TestService::opted_in("rollback_plain", 1).await;
-    docker(&[
-        "service",
-        "update",
-        "--detach",
-        "--no-resolve-image",
-        "--image",
-        V2,
-        &svc.name,
-    ])
-    .unwrap();
-    wait_for(|| svc.update_state() == "completed", "v2 rolled out").await;
+    svc.roll_out(V2).await;
 
     let d = app.fire("TestBadRollout", &svc.name).await;
     assert_eq!(only(&d)["decision"], "executed", "{d:?}");

@@ -53,11 +53,11 @@ async fn refuse_all_makes_docker_vanish_and_none_brings_it_back() {
     docker.ping().await.expect("ping once the fault is lifted");
 }
 
-#[tokio::test]
-async fn drop_update_answers_applies_the_update_but_loses_its_answer() {
-    let service = TestService::create("proxydrop", 1, &[]).await;
-    let proxy = DockerProxy::start(Path::new(SOCKET)).await;
-    let docker = client(&proxy);
+/// The service's spec scaled to 2 replicas, with the options of a versioned update.
+async fn scaled_to_two(
+    docker: &Docker,
+    service: &TestService,
+) -> (bollard::models::ServiceSpec, UpdateServiceOptions) {
     let current = docker.inspect_service(&service.name, None).await.unwrap();
     let mut spec = current.spec.clone().unwrap();
     spec.mode
@@ -71,6 +71,15 @@ async fn drop_update_answers_applies_the_update_but_loses_its_answer() {
         version: current.version.unwrap().index.unwrap() as i32,
         ..Default::default()
     };
+    (spec, options)
+}
+
+#[tokio::test]
+async fn drop_update_answers_applies_the_update_but_loses_its_answer() {
+    let service = TestService::create("proxydrop", 1, &[]).await;
+    let proxy = DockerProxy::start(Path::new(SOCKET)).await;
+    let docker = client(&proxy);
+    let (spec, options) = scaled_to_two(&docker, &service).await;
     proxy.set_fault(Fault::DropUpdateAnswers);
     let result = docker
         .update_service(&service.name, spec, options, None)
@@ -89,19 +98,7 @@ async fn delay_update_answers_holds_the_answer() {
     let service = TestService::create("proxydelay", 1, &[]).await;
     let proxy = DockerProxy::start(Path::new(SOCKET)).await;
     let docker = client(&proxy);
-    let current = docker.inspect_service(&service.name, None).await.unwrap();
-    let mut spec = current.spec.clone().unwrap();
-    spec.mode
-        .as_mut()
-        .unwrap()
-        .replicated
-        .as_mut()
-        .unwrap()
-        .replicas = Some(2);
-    let options = UpdateServiceOptions {
-        version: current.version.unwrap().index.unwrap() as i32,
-        ..Default::default()
-    };
+    let (spec, options) = scaled_to_two(&docker, &service).await;
     proxy.set_fault(Fault::DelayUpdateAnswers(Duration::from_millis(1500)));
     let started = Instant::now();
     docker

@@ -156,6 +156,25 @@ impl TestService {
         self.inspect("{{.Version.Index}}").parse().unwrap()
     }
 
+    /// Roll the service onto `image` and wait until the update completed.
+    pub async fn roll_out(&self, image: &str) {
+        docker(&[
+            "service",
+            "update",
+            "--detach",
+            "--no-resolve-image",
+            "--image",
+            image,
+            &self.name,
+        ])
+        .unwrap();
+        super::wait_for(
+            || self.update_state() == "completed",
+            "the update rolled out",
+        )
+        .await;
+    }
+
     pub fn update_state(&self) -> String {
         self.inspect("{{if .UpdateStatus}}{{.UpdateStatus.State}}{{end}}")
     }
