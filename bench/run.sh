@@ -177,7 +177,7 @@ ratio() { python3 -c "print(f'{$1/$2:.2f}')"; }
 echo "## Benchmarks — $(date -u +%Y-%m-%d), $(nproc) cores, one run, same machine"
 echo
 echo "| measure | swarmpilot | floor | Python peer | ratio | target |"
-echo "|---|---|---|---|---|---|---|"
+echo "|---|---|---|---|---|---|"
 echo "| /webhook req/s, storm10, all in cooldown (wrk -c32, ${DUR}s; median of $ROUNDS interleaved runs) | ${SP_RPS} | ${FLOOR_RPS} | ${PY_RPS} | $(ratio "$SP_RPS" "$FLOOR_RPS")× floor (per round: ${RATIOS% }), $(ratio "$SP_RPS" "$PY_RPS")× Python | ≥ 0.9× floor, ≥ 30× Python |"
 echo "| /webhook req/s, storm10 repeated: every alert a duplicate (same run) | ${DUP_RPS} | ${FLOOR_RPS} | | $(ratio "$DUP_RPS" "$FLOOR_RPS")× floor (per round: ${DUP_RATIOS% }) | ≥ 0.9× floor |"
 echo "| p99 at max throughput (wrk) | ${SP_P99} ms (duplicates: ${DUP_P99} ms) | ${FLOOR_P99} ms | ${PY_P99} ms | | |"
@@ -187,7 +187,7 @@ echo "| alert → 4 tasks running (2→4) | ${ALERT_TO_RUNNING} ms | \`docker se
 echo "| RSS idle / peak under the load above | $((RSS_IDLE / 1024)) MB / $((RSS_LOAD / 1024)) MB | | | | < 30 MB under load |"
 echo
 echo "| matching, per alert (criterion mean) | 1 rule | 100 rules | 1,000 rules | 10,000 rules |"
-echo "|---|---|---|---|---|---|"
+echo "|---|---|---|---|---|"
 echo "| indexed by alertname | $(est match_one_alert/1) µs | $(est match_one_alert/100) µs | $(est match_one_alert/1000) µs | $(est match_one_alert/10000) µs |"
 echo "| full scan (what the index avoids) | | $(est match_one_alert_full_scan/100) µs | | $(est match_one_alert_full_scan/10000) µs |"
 echo

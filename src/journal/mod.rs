@@ -138,7 +138,9 @@ pub enum JournalError {
 
 struct Append {
     lines: Vec<u8>,
-    done: oneshot::Sender<Result<(), String>>,
+    /// One write failure answers a whole batch, and `io::Error` is not `Clone`: its kind (a full
+    /// disk is `StorageFull`) and its message travel instead.
+    done: oneshot::Sender<Result<(), (std::io::ErrorKind, String)>>,
 }
 
 /// The handle that appends; cheap to clone.
@@ -244,9 +246,9 @@ impl Journal {
             .map_err(|_| JournalError::Stopped)?;
         match ack.await {
             Ok(Ok(())) => Ok(()),
-            Ok(Err(message)) => Err(JournalError::Io {
+            Ok(Err((kind, message))) => Err(JournalError::Io {
                 path: self.path.clone(),
-                source: std::io::Error::other(message),
+                source: std::io::Error::new(kind, message),
             }),
             Err(_) => Err(JournalError::Stopped),
         }
@@ -355,7 +357,7 @@ impl Writer {
             for append in batch {
                 let _ = append
                     .done
-                    .send(result.as_ref().map(|_| ()).map_err(|e| e.to_string()));
+                    .send(result.as_ref().map(|_| ()).map_err(|e| (e.kind(), e.to_string())));
             }
             if result.is_ok() {
                 self.compact_if_grown();
