@@ -355,9 +355,12 @@ impl Writer {
                 tracing::error!(path = %self.path.display(), error = %e, "journal write failed");
             }
             for append in batch {
-                let _ = append
-                    .done
-                    .send(result.as_ref().map(|_| ()).map_err(|e| (e.kind(), e.to_string())));
+                let _ = append.done.send(
+                    result
+                        .as_ref()
+                        .map(|_| ())
+                        .map_err(|e| (e.kind(), e.to_string())),
+                );
             }
             if result.is_ok() {
                 self.compact_if_grown();

@@ -75,7 +75,21 @@ impl Pipeline {
                 Decision::NoService,
                 format!("{:?} is not a valid service name", truncate(name)),
             ))),
-            Some(name) => self.admit(alert, rule, name, mode).await,
+            Some(name) => {
+                let delivery = DeliveryKey::new(
+                    &rule.name,
+                    name,
+                    &alert.fingerprint,
+                    &alert.starts_at,
+                    alert.status.as_str(),
+                );
+                // Repeat notifications are the common case: refuse them here, without waiting
+                // for the lock and without building admission's (large) future at all.
+                match self.gate.recent(alert, name, rule.action.kind(), delivery) {
+                    Err(refusal) => Err(NotAdmitted::Refused(refusal)),
+                    Ok(()) => Box::pin(self.admit(alert, rule, name, delivery, mode)).await,
+                }
+            }
         };
         let finished = match admitted {
             Ok(admission) => {
@@ -95,24 +109,17 @@ impl Pipeline {
         Ok((record, finished))
     }
 
-    /// The gate for one service, then the journal, then the worker.
+    /// The gate for one service, then the journal, then the worker (boxed by the caller: its
+    /// future is large, and the repeat notifications that never get here should not carry it).
     async fn admit(
         self: &Arc<Self>,
         alert: &Alert,
         rule: &Rule,
         name: &str,
+        delivery: DeliveryKey,
         mode: Mode,
     ) -> Result<Admission, NotAdmitted> {
         let kind = rule.action.kind();
-        let delivery = DeliveryKey::new(
-            &rule.name,
-            name,
-            &alert.fingerprint,
-            &alert.starts_at,
-            alert.status.as_str(),
-        );
-        // Repeat notifications are the common case: refuse them without waiting for the lock.
-        self.gate.recent(alert, name, kind, delivery)?;
         let lock = self.admit_locks.get(name);
         let _turn = lock.lock().await;
         // Again under the lock: a concurrent admission for this service may just have finished.
