@@ -150,11 +150,6 @@ impl ActionHistory {
     pub fn iter(&self) -> impl DoubleEndedIterator<Item = &ActionStory> {
         self.stories.iter()
     }
-
-    /// Take the stories out, oldest first.
-    pub fn into_stories(self) -> VecDeque<ActionStory> {
-        self.stories
-    }
 }
 
 #[cfg(test)]

@@ -1,11 +1,11 @@
-//! Match → gate → journal → act for one notification. The HTTP receiver drives it; each
-//! (alert, rule) pair ends as exactly one [`DecisionRecord`].
+//! Match → gate → journal → act for one notification, in that order and nothing more. The HTTP
+//! receiver drives it; each (alert, rule) pair ends as exactly one [`DecisionRecord`].
 //!
-//! Admission (this file) decides quickly and durably: duplicates, cooldown and anti-flap, a fresh read
-//! of the service for its opt-in label, update state and bounds, the action budgets, then the
-//! intent is journaled (fsynced) before the answer. Execution (`worker`) runs in the background,
-//! one action at a time per service, retrying while Docker is unreachable. `recover` resumes what
-//! a crash left unfinished.
+//! `admit` asks the gate (duplicates, cooldown and anti-flap, budgets, the decision on a fresh
+//! read) and journals the intent (fsynced) before the answer; `worker` hands each admitted action
+//! to act's worker, one at a time per service, and records its outcome; `recover` resumes what a
+//! crash left unfinished; `shutdown` drains what is in flight. This file orders the alerts of a
+//! notification and waits for outcomes when asked to.
 
 mod admit;
 mod context;
