@@ -10,7 +10,7 @@ use std::time::Duration;
 use swarmpilot::act::{DockerError, Swarm, SwarmFuture};
 use swarmpilot::clock::SystemClock;
 use swarmpilot::journal::{Entry, Intent, Journal, Outcome, Replayed};
-use swarmpilot::model::{Change, JobTask, ServiceState, ServiceSummary, Template};
+use swarmpilot::model::{Change, JobTask, ServiceState, ServiceSummary, Stamp, Template};
 use swarmpilot::parse::{parse_notification, Notification};
 use swarmpilot::pipeline::{Mode, Pipeline, PipelineSettings, Records};
 use swarmpilot::rules::load::parse_rule_file;
@@ -118,15 +118,25 @@ impl Swarm for Untouched {
     fn find_service<'a>(&'a self, _: &'a str) -> SwarmFuture<'a, Option<ServiceState>> {
         Box::pin(async { unreachable!("a cooldown decision reads no service") })
     }
-    fn apply<'a>(&'a self, _: &'a ServiceState, _: Change, _: &'a str) -> SwarmFuture<'a, ()> {
+    fn apply<'a>(&'a self, _: &'a ServiceState, _: Change, _: &'a Stamp) -> SwarmFuture<'a, ()> {
         Box::pin(async { unreachable!("no write on the hot path") })
     }
     fn restore_template<'a>(
         &'a self,
         _: &'a ServiceState,
         _: &'a Template,
-        _: &'a str,
+        _: &'a Stamp,
     ) -> SwarmFuture<'a, ()> {
+        Box::pin(async { unreachable!() })
+    }
+    fn set_labels<'a>(
+        &'a self,
+        _: &'a ServiceState,
+        _: &'a [(String, String)],
+    ) -> SwarmFuture<'a, ()> {
+        Box::pin(async { unreachable!() })
+    }
+    fn create_register<'a>(&'a self, _: &'a str, _: &'a [(String, String)]) -> SwarmFuture<'a, ()> {
         Box::pin(async { unreachable!() })
     }
     fn previous_template<'a>(&'a self, _: &'a str) -> SwarmFuture<'a, Option<Template>> {
@@ -194,6 +204,7 @@ fn warm_pipeline(
                 actions_per_minute: 0,
                 actions_per_service_per_hour: 0,
                 backup_timeout: Duration::from_secs(60),
+                cluster: None,
             },
         ));
         pipeline.recover(journal).await.unwrap();

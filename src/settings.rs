@@ -39,6 +39,8 @@ pub enum SettingsError {
     PrometheusUrl(String),
     #[error("config: tls.cert_file and tls.key_file go together{0}")]
     HalfTls(&'static str),
+    #[error("config: cluster.register_service = {0:?} is not a valid Swarm service name")]
+    RegisterService(String),
     #[error("config: {key} = {value} is out of range: {range}")]
     OutOfRange {
         key: &'static str,
@@ -142,6 +144,28 @@ pub struct Settings {
     pub tls: TlsSettings,
     pub secrets: SecretSettings,
     pub prometheus: PrometheusSettings,
+    pub cluster: ClusterSettings,
+}
+
+/// Several replicas serving one swarm: cooldowns, delivery keys and the per-service budget are
+/// claimed on the services themselves (labels set by the acting update, a compare-and-set through
+/// Swarm's Raft), and the cluster's budget per minute on a service that runs nothing.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClusterSettings {
+    pub enabled: bool,
+    /// The 0-replica service whose labels hold the cluster's budget of actions per minute;
+    /// created by the first replica that needs it.
+    pub register_service: String,
+}
+
+impl Default for ClusterSettings {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            register_service: "swarmpilot-register".into(),
+        }
+    }
 }
 
 impl Default for Settings {
@@ -160,6 +184,7 @@ impl Default for Settings {
             tls: TlsSettings::default(),
             secrets: SecretSettings::default(),
             prometheus: PrometheusSettings::default(),
+            cluster: ClusterSettings::default(),
         }
     }
 }
@@ -378,6 +403,10 @@ impl Settings {
     fn validate(&self) -> Result<(), SettingsError> {
         self.validate_ranges()?;
         let addr = self.listen_addr()?;
+        let register = &self.cluster.register_service;
+        if !crate::model::is_valid_service_name(register) {
+            return Err(SettingsError::RegisterService(register.clone()));
+        }
         let a = &self.auth;
         if a.basic_username.is_empty() != a.basic_password_file.is_empty() {
             return Err(SettingsError::HalfBasicAuth);

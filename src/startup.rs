@@ -5,7 +5,7 @@
 use crate::act::Swarm;
 use crate::clock::Clock;
 use crate::journal::{Compaction, Journal, JournalError};
-use crate::pipeline::{Pipeline, PipelineSettings, Records, Recovery};
+use crate::pipeline::{ClusterMode, Pipeline, PipelineSettings, Records, Recovery};
 use crate::receive::{serve, spawn_duties, tls, AppState, Auth};
 use crate::record::grafana::Annotator;
 use crate::record::metrics::Metrics;
@@ -185,5 +185,10 @@ fn pipeline_settings(settings: &Settings) -> PipelineSettings {
         actions_per_minute: settings.limits.actions_per_minute,
         actions_per_service_per_hour: settings.limits.actions_per_service_per_hour,
         backup_timeout: settings.backup.timeout,
+        cluster: settings.cluster.enabled.then(|| ClusterMode {
+            register_service: settings.cluster.register_service.clone(),
+            // An update is a read and a write, each bounded by docker.timeout.
+            ack_wait: settings.docker.timeout.saturating_mul(2),
+        }),
     }
 }

@@ -3,7 +3,7 @@
 use super::endpoint::Endpoint;
 use super::{DockerError, Swarm, SwarmFuture};
 use crate::model::{
-    Change, JobTask, ServiceMode, ServiceState, ServiceSummary, Template, ACTION_LABEL,
+    Change, JobTask, ServiceMode, ServiceState, ServiceSummary, Stamp, Template, ACTION_LABEL,
 };
 use bollard::models::{Service, ServiceSpec};
 use bollard::query_parameters::{
@@ -13,6 +13,9 @@ use bollard::Docker;
 use std::collections::HashMap;
 use std::sync::RwLock;
 use std::time::Duration;
+
+/// The image a register service names: it never runs (0 replicas), so nothing pulls it.
+const REGISTER_IMAGE: &str = "swarmpilot-register:never-runs";
 
 /// Every service labelled `<opt_in_label>=true`, as the engine has it.
 pub async fn opted_in_services(
@@ -118,10 +121,10 @@ impl DockerSwarm {
         &self,
         service: &ServiceState,
         change: Change,
-        action_id: &str,
+        with: &Stamp,
     ) -> Result<(), DockerError> {
         let mut spec = service.spec.clone();
-        stamp(&mut spec, action_id);
+        stamp(&mut spec, with);
         match change {
             Change::Replicas { to, .. } => set_replicas(&mut spec, to)?,
             Change::ForceUpdate { to, .. } => {
@@ -148,10 +151,10 @@ impl DockerSwarm {
         &self,
         service: &ServiceState,
         template: &Template,
-        action_id: &str,
+        with: &Stamp,
     ) -> Result<(), DockerError> {
         let mut spec = service.spec.clone();
-        stamp(&mut spec, action_id);
+        stamp(&mut spec, with);
         let task = template
             .to_task_spec(service.force_update)
             .map_err(DockerError::Unrepresentable)?;
@@ -229,6 +232,36 @@ impl DockerSwarm {
         Ok(out)
     }
 
+    /// A replicated service at 0 replicas: it never schedules a task, so its image is never
+    /// pulled and needs to exist nowhere; only its labels matter.
+    async fn create_empty(
+        &self,
+        name: &str,
+        labels: &[(String, String)],
+    ) -> Result<(), DockerError> {
+        let spec = ServiceSpec {
+            name: Some(name.to_string()),
+            labels: Some(labels.iter().cloned().collect()),
+            task_template: Some(bollard::models::TaskSpec {
+                container_spec: Some(bollard::models::TaskSpecContainerSpec {
+                    image: Some(REGISTER_IMAGE.to_string()),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }),
+            mode: Some(bollard::models::ServiceSpecMode {
+                replicated: Some(bollard::models::ServiceSpecModeReplicated { replicas: Some(0) }),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        self.client()?
+            .create_service(spec, None)
+            .await
+            .map_err(classify)?;
+        Ok(())
+    }
+
     async fn send(&self, service: &ServiceState, spec: ServiceSpec) -> Result<(), DockerError> {
         let options = UpdateServiceOptions {
             version: i32::try_from(service.version).unwrap_or(i32::MAX),
@@ -255,18 +288,39 @@ impl Swarm for DockerSwarm {
         &'a self,
         service: &'a ServiceState,
         change: Change,
-        action_id: &'a str,
+        stamp: &'a Stamp,
     ) -> SwarmFuture<'a, ()> {
-        Box::pin(self.update(service, change, action_id))
+        Box::pin(self.update(service, change, stamp))
     }
 
     fn restore_template<'a>(
         &'a self,
         service: &'a ServiceState,
         template: &'a Template,
-        action_id: &'a str,
+        stamp: &'a Stamp,
     ) -> SwarmFuture<'a, ()> {
-        Box::pin(self.replace_template(service, template, action_id))
+        Box::pin(self.replace_template(service, template, stamp))
+    }
+
+    fn set_labels<'a>(
+        &'a self,
+        service: &'a ServiceState,
+        labels: &'a [(String, String)],
+    ) -> SwarmFuture<'a, ()> {
+        Box::pin(async move {
+            let mut spec = service.spec.clone();
+            let on_spec = spec.labels.get_or_insert_with(Default::default);
+            on_spec.extend(labels.iter().cloned());
+            self.send(service, spec).await
+        })
+    }
+
+    fn create_register<'a>(
+        &'a self,
+        name: &'a str,
+        labels: &'a [(String, String)],
+    ) -> SwarmFuture<'a, ()> {
+        Box::pin(self.create_empty(name, labels))
     }
 
     fn previous_action<'a>(&'a self, service_id: &'a str) -> SwarmFuture<'a, Option<String>> {
@@ -297,11 +351,12 @@ impl Swarm for DockerSwarm {
     }
 }
 
-/// The action's id on the service, in the very update that acts (see [`ACTION_LABEL`]).
-fn stamp(spec: &mut ServiceSpec, action_id: &str) {
-    spec.labels
-        .get_or_insert_with(Default::default)
-        .insert(ACTION_LABEL.to_string(), action_id.to_string());
+/// The action's id and the claims on the service, in the very update that acts (see
+/// [`ACTION_LABEL`]).
+fn stamp(spec: &mut ServiceSpec, with: &Stamp) {
+    let labels = spec.labels.get_or_insert_with(Default::default);
+    labels.insert(ACTION_LABEL.to_string(), with.action_id.clone());
+    labels.extend(with.labels.iter().cloned());
 }
 
 /// Swarm keeps replicas as an `i64` (bollard's model): a larger count is refused, not cast to a

@@ -5,7 +5,7 @@
 use super::DockerError;
 use super::Swarm;
 use crate::clock::Clock;
-use crate::model::{Change, JobTask, ServiceMode, ServiceState, Template};
+use crate::model::{Change, JobTask, ServiceMode, ServiceState, Stamp, Template};
 use std::time::{Duration, SystemTime};
 use tokio::sync::watch;
 
@@ -47,17 +47,17 @@ fn jitter(base: Duration) -> Duration {
     base.mul_f64(factor)
 }
 
-/// Send `change` (with `template` for a rollback), stamped with `action_id`.
+/// Send `change` (with `template` for a rollback), writing `stamp` in the same update.
 pub async fn send(
     swarm: &dyn Swarm,
     service: &ServiceState,
     change: Change,
     template: Option<&Template>,
-    action_id: &str,
+    stamp: &Stamp,
 ) -> Result<(), DockerError> {
     match template {
-        Some(template) => swarm.restore_template(service, template, action_id).await,
-        None => swarm.apply(service, change, action_id).await,
+        Some(template) => swarm.restore_template(service, template, stamp).await,
+        None => swarm.apply(service, change, stamp).await,
     }
 }
 
@@ -134,7 +134,7 @@ pub async fn job_back_to_zero(
             from: replicas,
             to: 0,
         };
-        match swarm.apply(&service, change, action_id).await {
+        match swarm.apply(&service, change, &Stamp::id(action_id)).await {
             Err(DockerError::OutOfSequence) => continue,
             other => return other,
         }

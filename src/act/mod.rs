@@ -7,13 +7,14 @@ pub mod docker;
 pub mod endpoint;
 pub mod execute;
 pub mod raw;
+pub mod register;
 pub mod view;
 pub mod worker;
 
 use std::future::Future;
 use std::pin::Pin;
 
-use crate::model::{Change, JobTask, ServiceState, ServiceSummary, Template};
+use crate::model::{Change, JobTask, ServiceState, ServiceSummary, Stamp, Template};
 
 /// Why a Docker call did not do what was asked.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -48,22 +49,38 @@ pub trait Swarm: Send + Sync {
     fn find_service<'a>(&'a self, name: &'a str) -> SwarmFuture<'a, Option<ServiceState>>;
 
     /// Apply `change` to the service as it was read (its version index guards the write),
-    /// stamping [`ACTION_LABEL`](crate::model::ACTION_LABEL) with `action_id` in the same update.
+    /// writing `stamp` (the action's id, cluster claims) in the same update.
     /// `Change::Template` needs the template itself: use [`Swarm::restore_template`].
     fn apply<'a>(
         &'a self,
         service: &'a ServiceState,
         change: Change,
-        action_id: &'a str,
+        stamp: &'a Stamp,
     ) -> SwarmFuture<'a, ()>;
 
     /// Replace the service's task template, keeping everything else (replicas included),
-    /// stamping [`ACTION_LABEL`](crate::model::ACTION_LABEL) with `action_id` in the same update.
+    /// writing `stamp` in the same update.
     fn restore_template<'a>(
         &'a self,
         service: &'a ServiceState,
         template: &'a Template,
-        action_id: &'a str,
+        stamp: &'a Stamp,
+    ) -> SwarmFuture<'a, ()>;
+
+    /// Set `labels` on the service as read and change nothing else (its version index guards
+    /// the write): cluster mode's register.
+    fn set_labels<'a>(
+        &'a self,
+        service: &'a ServiceState,
+        labels: &'a [(String, String)],
+    ) -> SwarmFuture<'a, ()>;
+
+    /// Create a service named `name` that runs nothing (0 replicas), carrying `labels`: cluster
+    /// mode's register. A name taken meanwhile is `Api { status: 409, .. }`.
+    fn create_register<'a>(
+        &'a self,
+        name: &'a str,
+        labels: &'a [(String, String)],
     ) -> SwarmFuture<'a, ()>;
 
     /// The template of the service's `PreviousSpec`, if the engine keeps one.

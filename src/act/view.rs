@@ -109,7 +109,7 @@ mod tests {
     use super::*;
     use crate::act::SwarmFuture;
     use crate::clock::ManualClock;
-    use crate::model::{Change, JobTask, ServiceState, Template};
+    use crate::model::{Change, JobTask, ServiceState, Stamp, Template};
     use std::sync::atomic::{AtomicUsize, Ordering};
     use tokio::sync::Semaphore;
 
@@ -166,14 +166,33 @@ mod tests {
         fn find_service<'a>(&'a self, _: &'a str) -> SwarmFuture<'a, Option<ServiceState>> {
             unreachable!("the view only lists and pings")
         }
-        fn apply<'a>(&'a self, _: &'a ServiceState, _: Change, _: &'a str) -> SwarmFuture<'a, ()> {
+        fn apply<'a>(
+            &'a self,
+            _: &'a ServiceState,
+            _: Change,
+            _: &'a Stamp,
+        ) -> SwarmFuture<'a, ()> {
             unreachable!("the view only lists and pings")
         }
         fn restore_template<'a>(
             &'a self,
             _: &'a ServiceState,
             _: &'a Template,
+            _: &'a Stamp,
+        ) -> SwarmFuture<'a, ()> {
+            unreachable!("the view only lists and pings")
+        }
+        fn set_labels<'a>(
+            &'a self,
+            _: &'a ServiceState,
+            _: &'a [(String, String)],
+        ) -> SwarmFuture<'a, ()> {
+            unreachable!("the view only lists and pings")
+        }
+        fn create_register<'a>(
+            &'a self,
             _: &'a str,
+            _: &'a [(String, String)],
         ) -> SwarmFuture<'a, ()> {
             unreachable!("the view only lists and pings")
         }

@@ -17,7 +17,7 @@ use crate::clock::{from_unix_ms, saturating_add, Clock};
 use crate::decision::{Decision, Refusal};
 use crate::journal::{Intent, JournalError, Outcome};
 use crate::model::template::short;
-use crate::model::{Change, JobTask, ServiceState, Template, ACTION_LABEL};
+use crate::model::{Change, JobTask, ServiceState, Stamp, Template, ACTION_LABEL};
 use crate::rules::Action;
 use std::future::Future;
 use std::time::Duration;
@@ -78,6 +78,14 @@ pub trait Steps: Send + Sync {
     fn template(&self, service: &str, hash: u64) -> Option<Template>;
     /// A rollback moved `service` away from template `hash`.
     fn rolled_back_from(&self, service: &str, hash: u64);
+    /// Cluster mode: a claim of another replica's on the fresh read that forbids this action
+    /// now (cooldown, the same delivery, the service's hourly budget). Local mode: never.
+    fn claimed(&self, intent: &Intent, service: &ServiceState) -> Result<(), Refusal>;
+    /// What the acting update writes besides its change: the action's id and, in cluster
+    /// mode, its claim.
+    fn stamp(&self, intent: &Intent, service: &ServiceState) -> Stamp;
+    /// The action's update holds on the swarm (sent now, or seen there after a lost answer).
+    fn landed(&self, intent: &Intent, change: Change);
 }
 
 /// How one attempt ended.
@@ -216,31 +224,35 @@ impl<S: Steps> Worker<'_, S> {
                 Err(e) => return docker_failure(e, *target),
             };
             let previous = self.steps.observe(&service).await;
-            if let Some(change) = *target {
-                if *sent == Sent::Maybe && self.landed(intent, &service).await {
+            if let (Sent::Maybe, Some(change)) = (*sent, *target) {
+                if self.landed(intent, &service).await {
                     let reason =
                         "its update landed (seen on the service after its answer was lost)";
                     return self.completed(intent, &service, change, reason).await;
                 }
-                if change.is_reached_by(&service) {
-                    let reason = "target already reached; nothing sent";
-                    return self.completed(intent, &service, change, reason).await;
-                }
             }
-            let change = match self
-                .steps
-                .decide(&intent.action, &service, previous.as_ref())
-                .await
-            {
-                Ok(change) => change,
-                Err(refusal) => return skipped(refusal),
+            if let Err(refusal) = self.steps.claimed(intent, &service) {
+                return skipped(refusal);
+            }
+            let stamp = self.steps.stamp(intent, &service);
+            let change = match *target {
+                // In cluster mode the claim must land even when the target is there already
+                // (an operator scaled by hand): the same target is sent with it.
+                Some(change) if change.is_reached_by(&service) => {
+                    if stamp.labels.is_empty() {
+                        let reason = "target already reached; nothing sent";
+                        return self.completed(intent, &service, change, reason).await;
+                    }
+                    change
+                }
+                _ => match self
+                    .recompute(intent, &service, previous.as_ref(), target)
+                    .await
+                {
+                    Ok(change) => change,
+                    Err(step) => return step,
+                },
             };
-            if *target != Some(change) {
-                if let Err(e) = self.steps.journal_target(intent, change).await {
-                    return failed(e.to_string(), Some(change));
-                }
-                *target = Some(change);
-            }
             let template = match change {
                 Change::Template { to, .. } => match self.steps.template(&service.name, to) {
                     Some(template) => Some(template),
@@ -251,15 +263,14 @@ impl<S: Steps> Worker<'_, S> {
                 },
                 _ => None,
             };
-            match execute::send(
+            let sending = execute::send(
                 self.steps.swarm(),
                 &service,
                 change,
                 template.as_ref(),
-                &intent.id,
-            )
-            .await
-            {
+                &stamp,
+            );
+            match sending.await {
                 Ok(()) => {
                     let reason = format!("{} {}", intent.action.kind(), intent.service);
                     return self.completed(intent, &service, change, &reason).await;
@@ -283,6 +294,28 @@ impl<S: Steps> Worker<'_, S> {
             "the service kept changing under us (update out of sequence)".into(),
             *target,
         )
+    }
+
+    /// The gate's decision on the fresh read, journaled when it differs from the target so far.
+    async fn recompute(
+        &self,
+        intent: &Intent,
+        service: &ServiceState,
+        previous: Option<&Template>,
+        target: &mut Option<Change>,
+    ) -> Result<Change, Step> {
+        let change = self
+            .steps
+            .decide(&intent.action, service, previous)
+            .await
+            .map_err(skipped)?;
+        if *target != Some(change) {
+            if let Err(e) = self.steps.journal_target(intent, change).await {
+                return Err(failed(e.to_string(), Some(change)));
+            }
+            *target = Some(change);
+        }
+        Ok(change)
     }
 
     /// After a server error: succeeded if a read shows the update, failed if it proves it is
@@ -313,6 +346,7 @@ impl<S: Steps> Worker<'_, S> {
         change: Change,
         reason: &str,
     ) -> Step {
+        self.steps.landed(intent, change);
         match change {
             Change::Template { from, .. } => {
                 self.steps.rolled_back_from(&service.name, from);

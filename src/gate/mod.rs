@@ -6,23 +6,23 @@
 //! task templates seen per service (`templates`, rollback's history); [`LocalMemory`] is this
 //! process's, made durable by the journal. `budget` holds the action budgets of `[limits]`;
 //! `change` turns an action and a fresh read of the service into an absolute target or a refusal
-//! (not opted in, busy, at a bound); `service_name` keeps label values that cannot be Swarm
-//! service names away from Docker.
+//! (not opted in, busy, at a bound). In cluster mode `claims` reads and writes what the gate
+//! remembers on the services themselves (labels set by the acting update), for every replica.
 
 pub mod admission;
 pub mod budget;
 pub mod change;
+pub mod claims;
 pub mod cooldown;
 pub mod memory;
-pub mod service_name;
 pub mod templates;
 
+pub use crate::model::is_valid_service_name;
 pub use admission::Gate;
 pub use budget::Budgets;
 pub use change::{plan_change, Context, Refusal};
 pub use cooldown::{owner_of, Cooldowns, Deadlines, Window};
 pub use memory::{ActionKey, GateMemory, LocalMemory};
-pub use service_name::is_valid_service_name;
 
 /// One delivery of one alert to one rule: Alertmanager retries and HA peers repeat it exactly.
 /// Kept as a 64-bit digest of (rule, service, fingerprint, startsAt, status) so the hot path of

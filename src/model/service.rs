@@ -10,6 +10,24 @@ use std::collections::HashMap;
 /// the id is there or it is not. It costs no extra update and no extra Raft write.
 pub const ACTION_LABEL: &str = "swarmpilot.action";
 
+/// What an acting update writes on the service besides its change: the action's id (under
+/// [`ACTION_LABEL`]) and, in cluster mode, the gate's claims — all in the same update.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Stamp {
+    pub action_id: String,
+    pub labels: Vec<(String, String)>,
+}
+
+impl Stamp {
+    /// Just the action's id.
+    pub fn id(action_id: &str) -> Self {
+        Self {
+            action_id: action_id.to_string(),
+            labels: Vec::new(),
+        }
+    }
+}
+
 /// Update states in which any spec update would resume or disturb a rollout.
 pub const BUSY_UPDATE_STATES: [&str; 4] =
     ["updating", "paused", "rollback_started", "rollback_paused"];

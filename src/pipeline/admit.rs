@@ -3,7 +3,7 @@
 //! then the intent journaled (fsynced) and its window held before the answer, and execution
 //! handed to the service's worker.
 
-use super::{truncate, unix_ms, Admitted, Finished, Mode, Pipeline};
+use super::{truncate, unix_ms, Admitted, Mode, Pending, Pipeline, Unavailable};
 use crate::act::DockerError;
 use crate::decision::{Decision, DecisionRecord};
 use crate::gate::{is_valid_service_name, owner_of, DeliveryKey, Refusal};
@@ -14,11 +14,12 @@ use crate::rules::{Action, Rule};
 use std::sync::Arc;
 use tokio::sync::oneshot;
 
-/// Why an alert was not admitted: a refusal is an answer; a journal that cannot be written is a
-/// 503 (Alertmanager retries).
+/// Why an alert was not admitted: a refusal is an answer; a journal that cannot be written, or
+/// in cluster mode a claim that cannot be made now, is a 503 (Alertmanager retries).
 pub(super) enum NotAdmitted {
     Refused(Refusal),
     Journal(JournalError),
+    Unavailable(String),
 }
 
 impl From<Refusal> for NotAdmitted {
@@ -39,7 +40,7 @@ pub(super) struct Admission {
     reason: String,
     change: Option<Change>,
     action_id: Option<String>,
-    finished: Option<oneshot::Receiver<Finished>>,
+    finished: Option<Pending>,
 }
 
 impl Pipeline {
@@ -49,7 +50,7 @@ impl Pipeline {
         alert: &Alert,
         rule: &Rule,
         mode: Mode,
-    ) -> Result<Admitted, JournalError> {
+    ) -> Result<Admitted, Unavailable> {
         // backup_now acts on its job service, whatever service the alert is about.
         let service = match &rule.action {
             Action::BackupNow { job } => Some(job),
@@ -85,8 +86,8 @@ impl Pipeline {
                 );
                 // Repeat notifications are the common case: refuse them here, without waiting
                 // for the lock and without building admission's (large) future at all.
-                match self.gate.recent(alert, name, rule.action.kind(), delivery) {
-                    Err(refusal) => Err(NotAdmitted::Refused(refusal)),
+                match self.recent(alert, name, rule.action.kind(), delivery) {
+                    Err(not) => Err(not),
                     Ok(()) => Box::pin(self.admit(alert, rule, name, delivery, mode)).await,
                 }
             }
@@ -104,7 +105,8 @@ impl Pipeline {
                 record.reason = refusal.reason;
                 None
             }
-            Err(NotAdmitted::Journal(e)) => return Err(e),
+            Err(NotAdmitted::Journal(e)) => return Err(e.into()),
+            Err(NotAdmitted::Unavailable(why)) => return Err(Unavailable::Unclaimed(why)),
         };
         Ok((record, finished))
     }
@@ -123,12 +125,12 @@ impl Pipeline {
         let lock = self.admit_locks.get(name);
         let _turn = lock.lock().await;
         // Again under the lock: a concurrent admission for this service may just have finished.
-        self.gate.recent(alert, name, kind, delivery)?;
+        self.recent(alert, name, kind, delivery)?;
         // A spent budget refuses before Docker is asked: in a storm most alerts end here.
         if mode == Mode::Act {
             self.gate.budget_left(name)?;
         }
-        let change = self.target_at_admission(rule, name).await?;
+        let change = self.target_at_admission(rule, name, delivery).await?;
         if mode == Mode::DryRun {
             return Ok(Admission {
                 decision: Decision::DryRun,
@@ -139,6 +141,12 @@ impl Pipeline {
             });
         }
         let spent = self.gate.spend(name)?;
+        if let Some(cluster) = &self.cluster {
+            if let Err(not) = self.spend_cluster_budget(cluster).await {
+                self.gate.refund(name, spent);
+                return Err(not);
+            }
+        }
         let intent = self.intent(alert, rule, name, change);
         if let Err(e) = self.append(&[Entry::Intent(intent.clone())]).await {
             // Not admitted (the webhook answers 503 and Alertmanager retries): nothing spent.
@@ -151,25 +159,53 @@ impl Pipeline {
             .admitted((name.to_string(), kind), delivery, owner_of(&intent.id));
         let (tx, rx) = oneshot::channel();
         let id = intent.id.clone();
+        let landing = self.cluster.as_ref().map(|c| c.expect_landing(&id));
         self.spawn_counted(self.clone().execute(intent, change, Some(tx)));
         Ok(Admission {
             decision: Decision::Queued,
             reason: format!("{kind} {name} journaled; its service worker applies it"),
             change,
             action_id: Some(id),
-            finished: Some(rx),
+            finished: Some(Pending {
+                finished: rx,
+                landing,
+                done: false,
+            }),
         })
     }
 
+    /// Dedupe, cooldown and anti-flap from what this process remembers. In cluster mode a
+    /// window held by an action that has not landed yet is not an answer (`busy` would tell
+    /// Alertmanager it was delivered while that action may never land): a 503, retried.
+    fn recent(
+        &self,
+        alert: &Alert,
+        name: &str,
+        kind: crate::rules::ActionKind,
+        delivery: DeliveryKey,
+    ) -> Result<(), NotAdmitted> {
+        match self.gate.recent(alert, name, kind, delivery) {
+            Err(refusal) if self.cluster.is_some() && refusal.decision == Decision::Busy => {
+                Err(NotAdmitted::Unavailable(refusal.reason))
+            }
+            other => Ok(other?),
+        }
+    }
+
     /// The gate's decision on a fresh read; `None` when Docker is away (admitted now, the target
-    /// is computed when it answers again).
+    /// is computed when it answers again). In cluster mode the read's claims are checked first,
+    /// and without a read nothing is admitted (nothing could be claimed).
     async fn target_at_admission(
         &self,
         rule: &Rule,
         name: &str,
-    ) -> Result<Option<Change>, Refusal> {
+        delivery: DeliveryKey,
+    ) -> Result<Option<Change>, NotAdmitted> {
         match self.read_for_admission(name).await {
             Ok(Some(service)) => {
+                if self.cluster.is_some() {
+                    self.check_claims(&service, rule.action.kind(), delivery)?;
+                }
                 let previous = match rule.action {
                     Action::Rollback => self.observe_templates(&service).await,
                     _ => None,
@@ -177,10 +213,12 @@ impl Pipeline {
                 let change = self.plan(&rule.action, &service, previous.as_ref()).await?;
                 Ok(Some(change))
             }
-            Ok(None) => Err(Refusal::new(
-                Decision::NoService,
-                format!("no service named {name}"),
-            )),
+            Ok(None) => {
+                Err(Refusal::new(Decision::NoService, format!("no service named {name}")).into())
+            }
+            Err(e) if self.cluster.is_some() => Err(NotAdmitted::Unavailable(format!(
+                "the service {name} cannot be read, so nothing can be claimed: {e}"
+            ))),
             Err(e) => {
                 tracing::warn!(service = name, error = %e, "queuing without a read of the service");
                 Ok(None)

@@ -8,6 +8,7 @@
 //! notification and waits for outcomes when asked to.
 
 mod admit;
+mod cluster;
 mod context;
 mod locks;
 mod recover;
@@ -16,6 +17,7 @@ mod worker;
 
 pub use crate::act::worker::Finished;
 
+pub use cluster::{ClusterMode, Unavailable};
 pub use recover::Recovery;
 
 use crate::act::view::SwarmView;
@@ -24,6 +26,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::decision::{Decision, DecisionRecord};
 use crate::gate::{ActionKey, Budgets, DeliveryKey, Gate, LocalMemory, Window};
 use crate::journal::{Entry, Intent, Journal, JournalError, Outcome};
+use crate::model::Change;
 use crate::parse::{Alert, Notification};
 use crate::record::actions::{ActionLog, ActionView};
 use crate::record::grafana::Annotator;
@@ -67,6 +70,8 @@ pub struct PipelineSettings {
     pub actions_per_service_per_hour: u32,
     /// How long a backup_now job is followed to completion.
     pub backup_timeout: Duration,
+    /// `[cluster] enabled`: claims on the services, answers once the claim landed.
+    pub cluster: Option<ClusterMode>,
 }
 
 /// Where decisions and outcomes are recorded.
@@ -113,6 +118,7 @@ pub struct Pipeline {
     execution: shutdown::Execution,
     /// What the operator pages read (status page, readiness, `docker_up`): shared, ≤ 1 s old.
     view: SwarmView,
+    cluster: Option<cluster::Cluster>,
 }
 
 impl Pipeline {
@@ -151,6 +157,7 @@ impl Pipeline {
                 .max_capacity(10_000)
                 .time_to_live(ABSENT_FOR)
                 .build(),
+            cluster: settings.cluster.as_ref().map(cluster::Cluster::new),
             settings,
             ids: IdSource::new(),
             execution: shutdown::Execution::default(),
@@ -213,15 +220,16 @@ impl Pipeline {
         self.gate.memory().windows()
     }
 
-    /// Decide every alert of a notification; admitted actions are journaled before this returns.
-    /// With `wait`, also wait for their outcomes. Alerts for different services proceed
-    /// concurrently. Fails only when the journal cannot be written.
+    /// Decide every alert of a notification; admitted actions are journaled before this returns
+    /// (in cluster mode: have landed). With `wait`, also wait for their outcomes. Alerts for
+    /// different services proceed concurrently. Fails when the journal cannot be written, or
+    /// in cluster mode when an action cannot be claimed now.
     pub async fn handle(
         self: &Arc<Self>,
         notification: &Notification,
         mode: Mode,
         wait: bool,
-    ) -> Result<Vec<DecisionRecord>, JournalError> {
+    ) -> Result<Vec<DecisionRecord>, Unavailable> {
         let rules = self.rules();
         self.metrics.alerts_received(&notification.alerts);
         // Bounded: every alert in flight holds its own future, and a group of thousands of
@@ -243,20 +251,25 @@ impl Pipeline {
         let mut records = Vec::new();
         let mut pending = Vec::new();
         for result in per_alert {
-            for (record, finished) in result? {
-                if let Some(rx) = finished {
-                    pending.push((records.len(), rx));
+            for (record, waiting) in result? {
+                if let Some(waiting) = waiting {
+                    pending.push((records.len(), waiting));
                 }
                 records.push(record);
             }
+        }
+        if let Some(cluster) = &self.cluster {
+            self.await_claims(cluster, &mut records, &mut pending)
+                .await?;
         }
         self.metrics.decisions(&records);
         if wait {
             // Bounded: during a Docker outage an action may wait for up to docker.retry_for; the
             // answer then stays `queued` rather than holding the connection that long.
             let deadline = tokio::time::Instant::now() + WAIT_LIMIT;
-            for (index, rx) in pending {
-                if let Ok(Ok(finished)) = tokio::time::timeout_at(deadline, rx).await {
+            for (index, waiting) in pending.into_iter().filter(|(_, w)| !w.done) {
+                if let Ok(Ok(finished)) = tokio::time::timeout_at(deadline, waiting.finished).await
+                {
                     apply_finished(&mut records[index], finished);
                 }
             }
@@ -269,7 +282,7 @@ impl Pipeline {
         rules: &RuleSet,
         alert: &Alert,
         mode: Mode,
-    ) -> Result<Vec<Admitted>, JournalError> {
+    ) -> Result<Vec<Admitted>, Unavailable> {
         let matched: Vec<&Rule> = rules.matching(alert).collect();
         if matched.is_empty() {
             let record = no_match(alert);
@@ -286,7 +299,16 @@ impl Pipeline {
     }
 }
 
-type Admitted = (DecisionRecord, Option<oneshot::Receiver<Finished>>);
+type Admitted = (DecisionRecord, Option<Pending>);
+
+/// What an answer can wait for of an admitted action.
+struct Pending {
+    finished: oneshot::Receiver<Finished>,
+    /// Cluster mode: its update landed.
+    landing: Option<oneshot::Receiver<Change>>,
+    /// The outcome was already applied to the record.
+    done: bool,
+}
 
 fn apply_finished(record: &mut DecisionRecord, finished: Finished) {
     record.decision = match finished.outcome {

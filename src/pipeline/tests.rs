@@ -29,23 +29,26 @@ struct FakeSwarm {
 impl FakeSwarm {
     fn with(name: &str, replicas: u64, labels: &[(&str, &str)]) -> Self {
         let swarm = Self::default();
-        let labels = labels
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        let service = ServiceState {
+        let service = Self::service(name, replicas, labels);
+        swarm.services.lock().unwrap().insert(name.into(), service);
+        swarm
+    }
+
+    fn service(name: &str, replicas: u64, labels: &[(&str, &str)]) -> ServiceState {
+        ServiceState {
             id: format!("id-{name}"),
             name: name.into(),
             version: 1,
-            labels,
+            labels: labels
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
             mode: ServiceMode::Replicated { replicas },
             update_state: None,
             force_update: 0,
             template: crate::model::Template::from_task_spec(&Default::default()),
             spec: Default::default(),
-        };
-        swarm.services.lock().unwrap().insert(name.into(), service);
-        swarm
+        }
     }
 
     fn replicas(&self, name: &str) -> u64 {
@@ -78,7 +81,7 @@ impl Swarm for FakeSwarm {
         &'a self,
         service: &'a ServiceState,
         change: Change,
-        action_id: &'a str,
+        stamp: &'a crate::model::Stamp,
     ) -> SwarmFuture<'a, ()> {
         Box::pin(async move {
             let mut services = self.services.lock().unwrap();
@@ -98,7 +101,8 @@ impl Swarm for FakeSwarm {
             stored.version += 1;
             stored
                 .labels
-                .insert(crate::model::ACTION_LABEL.into(), action_id.into());
+                .insert(crate::model::ACTION_LABEL.into(), stamp.action_id.clone());
+            stored.labels.extend(stamp.labels.iter().cloned());
             match change {
                 Change::Replicas { to, .. } => {
                     stored.mode = ServiceMode::Replicated { replicas: to }
@@ -119,13 +123,53 @@ impl Swarm for FakeSwarm {
         &'a self,
         _: &'a ServiceState,
         _: &'a crate::model::Template,
-        _: &'a str,
+        _: &'a crate::model::Stamp,
     ) -> SwarmFuture<'a, ()> {
         Box::pin(async {
             Err(DockerError::Api {
                 status: 0,
                 message: "not in the fake".into(),
             })
+        })
+    }
+
+    fn set_labels<'a>(
+        &'a self,
+        service: &'a ServiceState,
+        labels: &'a [(String, String)],
+    ) -> SwarmFuture<'a, ()> {
+        Box::pin(async move {
+            if *self.down.lock().unwrap() {
+                return Err(DockerError::Unreachable("connection refused".into()));
+            }
+            let mut services = self.services.lock().unwrap();
+            let stored = services.get_mut(&service.name).expect("known service");
+            if stored.version != service.version {
+                return Err(DockerError::OutOfSequence);
+            }
+            stored.version += 1;
+            stored.labels.extend(labels.iter().cloned());
+            Ok(())
+        })
+    }
+
+    fn create_register<'a>(
+        &'a self,
+        name: &'a str,
+        labels: &'a [(String, String)],
+    ) -> SwarmFuture<'a, ()> {
+        Box::pin(async move {
+            let mut services = self.services.lock().unwrap();
+            if services.contains_key(name) {
+                return Err(DockerError::Api {
+                    status: 409,
+                    message: "name conflicts with an existing object".into(),
+                });
+            }
+            let mut register = FakeSwarm::service(name, 0, &[]);
+            register.labels = labels.iter().cloned().collect();
+            services.insert(name.into(), register);
+            Ok(())
         })
     }
 
@@ -193,6 +237,7 @@ fn settings() -> PipelineSettings {
         actions_per_minute: 30,
         actions_per_service_per_hour: 12,
         backup_timeout: Duration::from_secs(60),
+        cluster: None,
     }
 }
 

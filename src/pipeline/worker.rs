@@ -9,7 +9,7 @@ use crate::act::{DockerError, Swarm};
 use crate::clock::Clock;
 use crate::gate::{owner_of, Refusal};
 use crate::journal::{Entry, Intent, JournalError, Outcome};
-use crate::model::{Change, ServiceState, Template};
+use crate::model::{Change, ServiceState, Stamp, Template};
 use crate::record::grafana::ActionNote;
 use crate::rules::Action;
 use std::sync::Arc;
@@ -44,7 +44,12 @@ impl Pipeline {
         if self.is_stopping() {
             return;
         }
-        let Some(finished) = worker::execute(self, intent, target, sent).await else {
+        let executed = worker::execute(self, intent, target, sent).await;
+        if let Some(cluster) = &self.cluster {
+            // Landed or not, its answer stops waiting for a landing now.
+            cluster.forget(&intent.id);
+        }
+        let Some(finished) = executed else {
             tracing::info!(id = %intent.id, service = %intent.service, "shutting down: the action stays unfinished and is resumed at the next start");
             return;
         };
@@ -119,6 +124,18 @@ impl Steps for Pipeline {
 
     fn rolled_back_from(&self, service: &str, hash: u64) {
         self.gate.memory().mark_bad_template(service, hash);
+    }
+
+    fn claimed(&self, intent: &Intent, service: &ServiceState) -> Result<(), Refusal> {
+        self.claimed_by_other(intent, service)
+    }
+
+    fn stamp(&self, intent: &Intent, service: &ServiceState) -> Stamp {
+        self.stamp_for(intent, service)
+    }
+
+    fn landed(&self, intent: &Intent, change: Change) {
+        self.on_landed(intent, change);
     }
 }
 

@@ -25,6 +25,8 @@ pub enum ApiError {
     TooManyRequests(u64),
     #[error("could not journal the decision, nothing was done; retry: {0}")]
     JournalUnwritable(String),
+    #[error("cluster mode: {0}; retry")]
+    Unclaimed(String),
     #[error("reload failed, the previous rules stay in force:\n{0}")]
     ReloadFailed(#[from] super::ReloadError),
     #[error("no route for {method} {path}")]
@@ -43,7 +45,9 @@ impl ResponseError for ApiError {
             ApiError::NotFound { .. } => StatusCode::NOT_FOUND,
             ApiError::BodyTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             ApiError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
-            ApiError::JournalUnwritable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::JournalUnwritable(_) | ApiError::Unclaimed(_) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             ApiError::ReloadFailed(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

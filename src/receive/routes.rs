@@ -6,7 +6,7 @@ use super::AppState;
 use crate::decision::DecisionRecord;
 use crate::memory::{give_back, LARGE_BODY};
 use crate::parse::parse_notification;
-use crate::pipeline::Mode;
+use crate::pipeline::{Mode, Unavailable};
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
@@ -62,7 +62,10 @@ async fn answer_webhook(
         .pipeline
         .handle(&notification, mode, query.wait)
         .await
-        .map_err(|e| ApiError::JournalUnwritable(e.to_string()))?;
+        .map_err(|e| match e {
+            Unavailable::Journal(e) => ApiError::JournalUnwritable(e.to_string()),
+            Unavailable::Unclaimed(why) => ApiError::Unclaimed(why),
+        })?;
     let warning = (notification.truncated_alerts > 0).then(|| {
         format!(
             "Alertmanager left out {} alerts of this group (max_alerts); set max_alerts: 0 on the swarmpilot receiver",
