@@ -45,15 +45,16 @@ impl Register {
         &self.name
     }
 
-    /// Take one unit of `limit` per minute at `now` (0 = unlimited, nothing written).
+    /// Take one unit of `limit` per minute at `now` (0 = unlimited, nothing written); the unit
+    /// taken (its time in unix ms), for [`Register::give_back`].
     pub async fn spend(
         &self,
         swarm: &dyn Swarm,
         limit: u32,
         now: SystemTime,
-    ) -> Result<(), SpendError> {
+    ) -> Result<Option<u64>, SpendError> {
         if limit == 0 {
-            return Ok(());
+            return Ok(None);
         }
         for _ in 0..MAX_TRIES {
             let read = swarm.find_service(&self.name).await;
@@ -73,17 +74,43 @@ impl Register {
                     .unwrap_or_default();
                 return Err(SpendError::Spent { next_in });
             }
-            log.push(unix_ms(now));
+            let unit = unix_ms(now);
+            log.push(unit);
             let keep = log.len().min(limit as usize);
-            let text: Vec<String> = log[log.len() - keep..].iter().map(u64::to_string).collect();
-            let labels = [(BUDGET_LABEL.to_string(), text.join(","))];
+            let labels = [(BUDGET_LABEL.to_string(), written(&log[log.len() - keep..]))];
             match swarm.set_labels(&register, &labels).await {
-                Ok(()) => return Ok(()),
+                Ok(()) => return Ok(Some(unit)),
                 Err(DockerError::OutOfSequence) => continue,
                 Err(e) => return Err(SpendError::Unavailable(e)),
             }
         }
         Err(SpendError::Unavailable(DockerError::OutOfSequence))
+    }
+
+    /// Give back `unit` (from [`Register::spend`]) for an action that never landed, if it is
+    /// still in the log. Units taken at the same millisecond are interchangeable.
+    pub async fn give_back(
+        &self,
+        swarm: &dyn Swarm,
+        unit: u64,
+        now: SystemTime,
+    ) -> Result<(), DockerError> {
+        for _ in 0..MAX_TRIES {
+            let Some(register) = swarm.find_service(&self.name).await? else {
+                return Ok(());
+            };
+            let mut log = within_minute(register.labels.get(BUDGET_LABEL), now);
+            let Some(at) = log.iter().position(|&t| t == unit) else {
+                return Ok(());
+            };
+            log.remove(at);
+            let labels = [(BUDGET_LABEL.to_string(), written(&log))];
+            match swarm.set_labels(&register, &labels).await {
+                Err(DockerError::OutOfSequence) => continue,
+                other => return other,
+            }
+        }
+        Err(DockerError::OutOfSequence)
     }
 
     async fn create(&self, swarm: &dyn Swarm) -> Result<(), SpendError> {
@@ -94,6 +121,11 @@ impl Register {
             Err(e) => Err(SpendError::Unavailable(e)),
         }
     }
+}
+
+fn written(log: &[u64]) -> String {
+    let text: Vec<String> = log.iter().map(u64::to_string).collect();
+    text.join(",")
 }
 
 /// The admission times (unix ms) of the log within the minute before `now`, oldest first; what

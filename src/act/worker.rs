@@ -81,9 +81,12 @@ pub trait Steps: Send + Sync {
     /// Cluster mode: a claim of another replica's on the fresh read that forbids this action
     /// now (cooldown, the same delivery, the service's hourly budget). Local mode: never.
     fn claimed(&self, intent: &Intent, service: &ServiceState) -> Result<(), Refusal>;
-    /// What the acting update writes besides its change: the action's id and, in cluster
-    /// mode, its claim.
-    fn stamp(&self, intent: &Intent, service: &ServiceState) -> Stamp;
+    /// Whether every acting update must carry a claim (cluster mode), even one that changes
+    /// nothing else.
+    fn writes_claims(&self) -> bool;
+    /// What the update of `change` writes besides it: the action's id and, in cluster mode,
+    /// its claim.
+    fn stamp(&self, intent: &Intent, service: &ServiceState, change: Change) -> Stamp;
     /// The action's update holds on the swarm (sent now, or seen there after a lost answer).
     fn landed(&self, intent: &Intent, change: Change);
 }
@@ -234,12 +237,11 @@ impl<S: Steps> Worker<'_, S> {
             if let Err(refusal) = self.steps.claimed(intent, &service) {
                 return skipped(refusal);
             }
-            let stamp = self.steps.stamp(intent, &service);
             let change = match *target {
                 // In cluster mode the claim must land even when the target is there already
                 // (an operator scaled by hand): the same target is sent with it.
                 Some(change) if change.is_reached_by(&service) => {
-                    if stamp.labels.is_empty() {
+                    if !self.steps.writes_claims() {
                         let reason = "target already reached; nothing sent";
                         return self.completed(intent, &service, change, reason).await;
                     }
@@ -263,6 +265,7 @@ impl<S: Steps> Worker<'_, S> {
                 },
                 _ => None,
             };
+            let stamp = self.steps.stamp(intent, &service, change);
             let sending = execute::send(
                 self.steps.swarm(),
                 &service,

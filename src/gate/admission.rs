@@ -89,6 +89,17 @@ impl Gate {
         }
     }
 
+    /// Whether the window on (service, `kind`) — or on its scale_up, which a scale_down waits
+    /// for — is held by an action that has not finished (or, in cluster mode, landed).
+    pub fn held(&self, service: &str, kind: ActionKind) -> bool {
+        let mut keys = vec![(service.to_string(), kind)];
+        if kind == ActionKind::ScaleDown {
+            keys.push((service.to_string(), ActionKind::ScaleUp));
+        }
+        keys.iter()
+            .any(|key| matches!(self.memory.window(key), Some((Window::Held, _))))
+    }
+
     /// Whether a budget is spent, spending nothing: admission refuses before the Docker read.
     pub fn budget_left(&self, service: &str) -> Result<(), Refusal> {
         self.budgets

@@ -29,6 +29,10 @@ pub const COOLDOWN_PREFIX: &str = "swarmpilot.cooldown.";
 pub const DELIVERY_PREFIX: &str = "swarmpilot.delivery.";
 /// The per-service budget log.
 pub const ACTIONS_LABEL: &str = "swarmpilot.actions";
+/// The task templates a rollback moved the service away from (hashes, newest last).
+pub const ROLLED_BACK_FROM_LABEL: &str = "swarmpilot.rolled_back_from";
+/// How many rolled-back-from templates a service remembers: rollback's own history keeps 10.
+const BAD_KEPT: usize = 10;
 
 const HOUR: Duration = Duration::from_secs(3600);
 
@@ -168,6 +172,31 @@ pub fn stamp(
     out
 }
 
+/// The templates (hashes) a rollback moved the service away from, as its label lists them.
+pub fn bad_templates(labels: &HashMap<String, String>) -> Vec<u64> {
+    labels
+        .get(ROLLED_BACK_FROM_LABEL)
+        .map(|v| {
+            v.split(',')
+                .filter_map(|h| u64::from_str_radix(h.trim(), 16).ok())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The label a rollback away from template `from` writes: the list with `from` added last.
+pub fn rolled_back_from(labels: &HashMap<String, String>, from: u64) -> (String, String) {
+    let mut bad = bad_templates(labels);
+    bad.retain(|&h| h != from);
+    bad.push(from);
+    let keep = bad.len().min(BAD_KEPT);
+    let text: Vec<String> = bad[bad.len() - keep..]
+        .iter()
+        .map(|h| format!("{h:016x}"))
+        .collect();
+    (ROLLED_BACK_FROM_LABEL.to_string(), text.join(","))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -304,6 +333,17 @@ mod tests {
             stamped.get(ACTIONS_LABEL).map(String::as_str),
             Some(format!("{},{},{}", T0 + 600, T0 + 1200, T0 + 3601).as_str())
         );
+    }
+
+    #[test]
+    fn rolled_back_from_keeps_the_last_ten_distinct() {
+        let mut on_service = HashMap::new();
+        for hash in (1..=12).chain([5]) {
+            let (key, value) = rolled_back_from(&on_service, hash);
+            on_service.insert(key, value);
+        }
+        let expected: Vec<u64> = (3..=12).filter(|&h| h != 5).chain([5]).collect();
+        assert_eq!(bad_templates(&on_service), expected);
     }
 
     #[test]

@@ -10,7 +10,7 @@ use crate::gate::{is_valid_service_name, owner_of, DeliveryKey, Refusal};
 use crate::journal::{Entry, Intent, JournalError};
 use crate::model::{Change, ServiceState};
 use crate::parse::Alert;
-use crate::rules::{Action, Rule};
+use crate::rules::{Action, ActionKind, Rule};
 use std::sync::Arc;
 use tokio::sync::oneshot;
 
@@ -141,16 +141,17 @@ impl Pipeline {
             });
         }
         let spent = self.gate.spend(name)?;
+        let intent = self.intent(alert, rule, name, change);
         if let Some(cluster) = &self.cluster {
-            if let Err(not) = self.spend_cluster_budget(cluster).await {
+            if let Err(not) = self.spend_cluster_budget(cluster, &intent.id).await {
                 self.gate.refund(name, spent);
                 return Err(not);
             }
         }
-        let intent = self.intent(alert, rule, name, change);
         if let Err(e) = self.append(&[Entry::Intent(intent.clone())]).await {
             // Not admitted (the webhook answers 503 and Alertmanager retries): nothing spent.
             self.gate.refund(name, spent);
+            self.cluster_ended(&intent.id);
             return Err(e.into());
         }
         self.actions.apply(&Entry::Intent(intent.clone()));
@@ -175,21 +176,27 @@ impl Pipeline {
     }
 
     /// Dedupe, cooldown and anti-flap from what this process remembers. In cluster mode a
-    /// window held by an action that has not landed yet is not an answer (`busy` would tell
-    /// Alertmanager it was delivered while that action may never land): a 503, retried.
+    /// window held by an action that has not landed yet is no answer (`busy` or `duplicate`
+    /// would tell Alertmanager it was delivered while that action may never land): a 503,
+    /// retried here or by the other Alertmanager elsewhere, until the claim is on the service.
     fn recent(
         &self,
         alert: &Alert,
         name: &str,
-        kind: crate::rules::ActionKind,
+        kind: ActionKind,
         delivery: DeliveryKey,
     ) -> Result<(), NotAdmitted> {
-        match self.gate.recent(alert, name, kind, delivery) {
-            Err(refusal) if self.cluster.is_some() && refusal.decision == Decision::Busy => {
-                Err(NotAdmitted::Unavailable(refusal.reason))
-            }
-            other => Ok(other?),
+        let refusal = match self.gate.recent(alert, name, kind, delivery) {
+            Ok(()) => return Ok(()),
+            Err(refusal) => refusal,
+        };
+        let may_be_held = matches!(refusal.decision, Decision::Busy | Decision::Duplicate);
+        if self.cluster.is_some() && may_be_held && self.gate.held(name, kind) {
+            return Err(NotAdmitted::Unavailable(format!(
+                "an earlier {kind} on {name} is admitted here but has not landed yet"
+            )));
         }
+        Err(refusal.into())
     }
 
     /// The gate's decision on a fresh read; `None` when Docker is away (admitted now, the target

@@ -18,7 +18,7 @@ use crate::journal::{Intent, JournalError};
 use crate::model::{Change, ServiceState, Stamp};
 use crate::rules::ActionKind;
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::oneshot;
 
@@ -48,6 +48,9 @@ pub(super) struct Cluster {
     pub(super) ack_wait: Duration,
     /// Admitted actions whose answers wait for their update to land, by action id.
     landings: Mutex<HashMap<String, oneshot::Sender<Change>>>,
+    /// The register units of admitted actions that have not landed, by action id: given back
+    /// if they end without landing (a lost race, an expiry), so a race costs no budget.
+    units: Mutex<HashMap<String, u64>>,
 }
 
 impl Cluster {
@@ -56,6 +59,7 @@ impl Cluster {
             register: Register::new(mode.register_service.clone()),
             ack_wait: mode.ack_wait,
             landings: Mutex::default(),
+            units: Mutex::default(),
         }
     }
 
@@ -67,18 +71,25 @@ impl Cluster {
     }
 
     fn landed(&self, id: &str, change: Change) {
+        self.units_lock().remove(id);
         if let Some(tx) = self.lock().remove(id) {
             let _ = tx.send(change);
         }
     }
 
-    /// The action ended without landing: its answer stops waiting for a landing.
-    pub(super) fn forget(&self, id: &str) {
+    /// The action ended: its answer stops waiting for a landing, and the register unit of one
+    /// that never landed is returned to be given back.
+    pub(super) fn ended(&self, id: &str) -> Option<u64> {
         self.lock().remove(id);
+        self.units_lock().remove(id)
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, oneshot::Sender<Change>>> {
         self.landings.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn units_lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, u64>> {
+        self.units.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
@@ -113,10 +124,12 @@ impl Pipeline {
         )
     }
 
-    /// Cluster mode: take one unit of the cluster's budget per minute from the register.
+    /// Cluster mode: take one unit of the cluster's budget per minute from the register for
+    /// action `id`.
     pub(super) async fn spend_cluster_budget(
         &self,
         cluster: &Cluster,
+        id: &str,
     ) -> Result<(), super::admit::NotAdmitted> {
         let limit = self.settings.actions_per_minute;
         let spent = cluster
@@ -124,7 +137,12 @@ impl Pipeline {
             .spend(&*self.swarm, limit, self.clock.now())
             .await;
         match spent {
-            Ok(()) => Ok(()),
+            Ok(unit) => {
+                if let Some(unit) = unit {
+                    cluster.units_lock().insert(id.to_string(), unit);
+                }
+                Ok(())
+            }
             Err(SpendError::Spent { next_in }) => Err(Refusal::new(
                 Decision::RateLimited,
                 BudgetSpent::Cluster { next_in }.to_string(),
@@ -160,7 +178,12 @@ impl Pipeline {
     }
 
     /// The labels an acting update writes (see [`crate::act::worker::Steps::stamp`]).
-    pub(super) fn stamp_for(&self, intent: &Intent, service: &ServiceState) -> Stamp {
+    pub(super) fn stamp_for(
+        &self,
+        intent: &Intent,
+        service: &ServiceState,
+        change: Change,
+    ) -> Stamp {
         let mut stamp = Stamp::id(&intent.id);
         if self.cluster.is_some() {
             let now = self.clock.now();
@@ -175,8 +198,49 @@ impl Pipeline {
                 self.settings.actions_per_service_per_hour,
                 now,
             );
+            if let Change::Template { from, .. } = change {
+                stamp
+                    .labels
+                    .push(claims::rolled_back_from(&service.labels, from));
+            }
         }
         stamp
+    }
+
+    /// Cluster mode: the templates any replica rolled back from (labels of the fresh read) are
+    /// never rollback targets here either.
+    pub(crate) fn learn_bad_templates(&self, service: &ServiceState) {
+        if self.cluster.is_none() {
+            return;
+        }
+        for hash in claims::bad_templates(&service.labels) {
+            self.gate.memory().mark_bad_template(&service.name, hash);
+        }
+    }
+
+    /// Cluster mode: action `id` ended (`landed` or not). A unit of one that never landed goes
+    /// back to the register, in the background: the outcome does not wait for it.
+    pub(super) fn cluster_ended(self: &Arc<Self>, id: &str) {
+        let Some(cluster) = &self.cluster else {
+            return;
+        };
+        let Some(unit) = cluster.ended(id) else {
+            return;
+        };
+        let pipeline = self.clone();
+        tokio::spawn(async move {
+            let Some(cluster) = &pipeline.cluster else {
+                return;
+            };
+            let now = pipeline.clock.now();
+            if let Err(e) = cluster
+                .register
+                .give_back(&*pipeline.swarm, unit, now)
+                .await
+            {
+                tracing::warn!(register = cluster.register.name(), error = %e, "could not give a budget unit back");
+            }
+        });
     }
 
     /// The action's update holds: in cluster mode its cooldown runs from now (its claim is on the

@@ -12,6 +12,7 @@ impl Pipeline {
     /// Journal the templates of `service` not seen before (the engine's PreviousSpec first, as
     /// it is older, then the current one) and return the PreviousSpec template.
     pub(crate) async fn observe_templates(&self, service: &ServiceState) -> Option<Template> {
+        self.learn_bad_templates(service);
         let previous = match self.swarm.previous_template(&service.id).await {
             Ok(previous) => previous,
             Err(e) => {

@@ -385,3 +385,5 @@ pub(crate) fn action_key(intent: &Intent) -> (String, ActionKind) {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_cluster;

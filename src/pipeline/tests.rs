@@ -14,27 +14,27 @@ use std::sync::Mutex as StdMutex;
 use std::time::Duration;
 
 #[derive(Default)]
-struct FakeSwarm {
-    services: StdMutex<HashMap<String, ServiceState>>,
+pub(super) struct FakeSwarm {
+    pub(super) services: StdMutex<HashMap<String, ServiceState>>,
     /// How many of the next updates answer "out of sequence" (after bumping the version).
-    out_of_sequence: StdMutex<usize>,
-    down: StdMutex<bool>,
+    pub(super) out_of_sequence: StdMutex<usize>,
+    pub(super) down: StdMutex<bool>,
     /// The next update is applied, then its answer is lost and the engine goes away.
-    lose_answer: StdMutex<bool>,
-    updates: StdMutex<Vec<Change>>,
+    pub(super) lose_answer: StdMutex<bool>,
+    pub(super) updates: StdMutex<Vec<Change>>,
     /// Reads in progress now, and the most there ever were at once.
-    reads: StdMutex<(usize, usize)>,
+    pub(super) reads: StdMutex<(usize, usize)>,
 }
 
 impl FakeSwarm {
-    fn with(name: &str, replicas: u64, labels: &[(&str, &str)]) -> Self {
+    pub(super) fn with(name: &str, replicas: u64, labels: &[(&str, &str)]) -> Self {
         let swarm = Self::default();
         let service = Self::service(name, replicas, labels);
         swarm.services.lock().unwrap().insert(name.into(), service);
         swarm
     }
 
-    fn service(name: &str, replicas: u64, labels: &[(&str, &str)]) -> ServiceState {
+    pub(super) fn service(name: &str, replicas: u64, labels: &[(&str, &str)]) -> ServiceState {
         ServiceState {
             id: format!("id-{name}"),
             name: name.into(),
@@ -51,7 +51,7 @@ impl FakeSwarm {
         }
     }
 
-    fn replicas(&self, name: &str) -> u64 {
+    pub(super) fn replicas(&self, name: &str) -> u64 {
         match self.services.lock().unwrap()[name].mode {
             ServiceMode::Replicated { replicas } => replicas,
             _ => 0,
@@ -217,7 +217,7 @@ rules:
     min_replicas: 1
 "#;
 
-struct Harness {
+pub(super) struct Harness {
     pipeline: Arc<Pipeline>,
     _dir: tempfile::TempDir,
 }
@@ -229,7 +229,7 @@ impl std::ops::Deref for Harness {
     }
 }
 
-fn settings() -> PipelineSettings {
+pub(super) fn settings() -> PipelineSettings {
     PipelineSettings {
         opt_in_label: "swarmpilot.enable".into(),
         retry_for: Duration::from_secs(600),
@@ -245,7 +245,7 @@ fn pipeline(swarm: Arc<FakeSwarm>, clock: &ManualClock) -> Harness {
     pipeline_with(swarm, clock, settings())
 }
 
-fn pipeline_with(
+pub(super) fn pipeline_with(
     swarm: Arc<FakeSwarm>,
     clock: &ManualClock,
     settings: PipelineSettings,
@@ -267,11 +267,11 @@ fn pipeline_with(
     }
 }
 
-fn notification(alertname: &str, service: &str) -> Notification {
+pub(super) fn notification(alertname: &str, service: &str) -> Notification {
     notification_fp(alertname, service, "f1")
 }
 
-fn notification_fp(alertname: &str, service: &str, fingerprint: &str) -> Notification {
+pub(super) fn notification_fp(alertname: &str, service: &str, fingerprint: &str) -> Notification {
     let mut labels = LabelSet::new();
     labels.insert("alertname".into(), alertname.into());
     labels.insert("service".into(), service.into());
@@ -286,7 +286,7 @@ fn notification_fp(alertname: &str, service: &str, fingerprint: &str) -> Notific
     }
 }
 
-const ENABLED: &[(&str, &str)] = &[("swarmpilot.enable", "true")];
+pub(super) const ENABLED: &[(&str, &str)] = &[("swarmpilot.enable", "true")];
 
 #[tokio::test]
 async fn scales_then_cools_down_until_the_clock_moves() {

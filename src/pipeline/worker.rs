@@ -35,7 +35,7 @@ impl Pipeline {
 
     /// [`Pipeline::execute`] for a caller that holds the service's execution lock.
     pub(crate) async fn execute_locked(
-        &self,
+        self: &Arc<Self>,
         intent: &Intent,
         target: Option<Change>,
         sent: Sent,
@@ -44,10 +44,10 @@ impl Pipeline {
         if self.is_stopping() {
             return;
         }
-        let executed = worker::execute(self, intent, target, sent).await;
-        if let Some(cluster) = &self.cluster {
+        let executed = worker::execute(&**self, intent, target, sent).await;
+        if executed.is_some() {
             // Landed or not, its answer stops waiting for a landing now.
-            cluster.forget(&intent.id);
+            self.cluster_ended(&intent.id);
         }
         let Some(finished) = executed else {
             tracing::info!(id = %intent.id, service = %intent.service, "shutting down: the action stays unfinished and is resumed at the next start");
@@ -130,8 +130,12 @@ impl Steps for Pipeline {
         self.claimed_by_other(intent, service)
     }
 
-    fn stamp(&self, intent: &Intent, service: &ServiceState) -> Stamp {
-        self.stamp_for(intent, service)
+    fn writes_claims(&self) -> bool {
+        self.cluster.is_some()
+    }
+
+    fn stamp(&self, intent: &Intent, service: &ServiceState, change: Change) -> Stamp {
+        self.stamp_for(intent, service, change)
     }
 
     fn landed(&self, intent: &Intent, change: Change) {
