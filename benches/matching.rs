@@ -139,6 +139,12 @@ impl Swarm for Untouched {
     fn create_register<'a>(&'a self, _: &'a str, _: &'a [(String, String)]) -> SwarmFuture<'a, ()> {
         Box::pin(async { unreachable!() })
     }
+    fn save_template<'a>(&'a self, _: &'a str, _: &'a Template) -> SwarmFuture<'a, ()> {
+        Box::pin(async { unreachable!() })
+    }
+    fn saved_templates<'a>(&'a self, _: &'a str) -> SwarmFuture<'a, Vec<Template>> {
+        Box::pin(async { unreachable!() })
+    }
     fn previous_template<'a>(&'a self, _: &'a str) -> SwarmFuture<'a, Option<Template>> {
         Box::pin(async { unreachable!() })
     }

@@ -14,6 +14,12 @@ use std::collections::HashMap;
 use std::sync::RwLock;
 use std::time::Duration;
 
+/// The labels of a kept template (see [`Swarm::save_template`]).
+const TEMPLATE_SERVICE_LABEL: &str = "swarmpilot.template.service";
+const TEMPLATE_HASH_LABEL: &str = "swarmpilot.template.hash";
+/// How many templates are kept per service, as rollback's own history keeps.
+const TEMPLATES_KEPT: usize = 10;
+
 /// The image a register service names: it never runs (0 replicas), so nothing pulls it.
 const REGISTER_IMAGE: &str = "swarmpilot-register:never-runs";
 
@@ -232,6 +238,69 @@ impl DockerSwarm {
         Ok(out)
     }
 
+    /// A Swarm config per (service, template), named by both so a second save of the same one
+    /// is a name conflict (409), which is success. Older ones beyond the history are removed.
+    async fn keep_template(&self, service: &str, template: &Template) -> Result<(), DockerError> {
+        use base64::Engine as _;
+        let json = serde_json::to_vec(template)
+            .map_err(|e| DockerError::Unrepresentable(e.to_string()))?;
+        let hash = format!("{:016x}", template.hash());
+        let spec = bollard::models::ConfigSpec {
+            name: Some(format!(
+                "swarmpilot-template-{:016x}-{hash}",
+                name_digest(service)
+            )),
+            labels: Some(HashMap::from([
+                (TEMPLATE_SERVICE_LABEL.to_string(), service.to_string()),
+                (TEMPLATE_HASH_LABEL.to_string(), hash),
+            ])),
+            data: Some(base64::engine::general_purpose::STANDARD.encode(json)),
+            ..Default::default()
+        };
+        match self.client()?.create_config(spec).await.map_err(classify) {
+            Err(DockerError::Api { status: 409, .. }) => return Ok(()),
+            other => other.map(drop)?,
+        }
+        let kept = self.kept_templates(service).await?;
+        for (id, _) in kept.iter().take(kept.len().saturating_sub(TEMPLATES_KEPT)) {
+            // Another replica may be pruning the same one.
+            match self.client()?.delete_config(id).await.map_err(classify) {
+                Ok(()) | Err(DockerError::Api { status: 404, .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    /// The kept templates of `service` with their config ids, oldest first (by Raft index).
+    async fn kept_templates(&self, service: &str) -> Result<Vec<(String, Template)>, DockerError> {
+        use base64::Engine as _;
+        let label = format!("{TEMPLATE_SERVICE_LABEL}={service}");
+        let filters = HashMap::from([("label", vec![label.as_str()])]);
+        let options = bollard::query_parameters::ListConfigsOptionsBuilder::new()
+            .filters(&filters)
+            .build();
+        let configs = self
+            .client()?
+            .list_configs(Some(options))
+            .await
+            .map_err(classify)?;
+        let mut kept: Vec<(u64, String, Template)> = configs
+            .into_iter()
+            .filter_map(|config| {
+                let index = config.version.and_then(|v| v.index).unwrap_or(0);
+                let data = config.spec?.data?;
+                let json = base64::engine::general_purpose::STANDARD
+                    .decode(data)
+                    .ok()?;
+                let template: Template = serde_json::from_slice(&json).ok()?;
+                Some((index, config.id?, template))
+            })
+            .collect();
+        kept.sort_by_key(|(index, _, _)| *index);
+        Ok(kept.into_iter().map(|(_, id, t)| (id, t)).collect())
+    }
+
     /// A replicated service at 0 replicas: it never schedules a task, so its image is never
     /// pulled and needs to exist nowhere; only its labels matter.
     async fn create_empty(
@@ -327,6 +396,21 @@ impl Swarm for DockerSwarm {
         Box::pin(self.previous_action_label(service_id))
     }
 
+    fn save_template<'a>(
+        &'a self,
+        service: &'a str,
+        template: &'a Template,
+    ) -> SwarmFuture<'a, ()> {
+        Box::pin(self.keep_template(service, template))
+    }
+
+    fn saved_templates<'a>(&'a self, service: &'a str) -> SwarmFuture<'a, Vec<Template>> {
+        Box::pin(async move {
+            let kept = self.kept_templates(service).await?;
+            Ok(kept.into_iter().map(|(_, template)| template).collect())
+        })
+    }
+
     fn previous_template<'a>(&'a self, service_id: &'a str) -> SwarmFuture<'a, Option<Template>> {
         Box::pin(self.previous(service_id))
     }
@@ -349,6 +433,15 @@ impl Swarm for DockerSwarm {
     fn ping(&self) -> SwarmFuture<'_, ()> {
         Box::pin(async move { self.client()?.ping().await.map(drop).map_err(classify) })
     }
+}
+
+/// A digest of a service name for config names, which are bounded (64 characters) while
+/// service names reach 63: FNV-1a, fixed by its definition like every digest written to Swarm.
+fn name_digest(service: &str) -> u64 {
+    use std::hash::Hasher;
+    let mut hasher = fnv::FnvHasher::default();
+    hasher.write(service.as_bytes());
+    hasher.finish()
 }
 
 /// The action's id and the claims on the service, in the very update that acts (see

@@ -83,6 +83,14 @@ pub trait Swarm: Send + Sync {
         labels: &'a [(String, String)],
     ) -> SwarmFuture<'a, ()>;
 
+    /// Keep `template` of `service` where every manager can read it (a Swarm config, replicated
+    /// by Raft): cluster mode's rollback history. Already kept is fine.
+    fn save_template<'a>(&'a self, service: &'a str, template: &'a Template)
+        -> SwarmFuture<'a, ()>;
+
+    /// The templates kept for `service` by [`Swarm::save_template`], oldest first.
+    fn saved_templates<'a>(&'a self, service: &'a str) -> SwarmFuture<'a, Vec<Template>>;
+
     /// The template of the service's `PreviousSpec`, if the engine keeps one.
     fn previous_template<'a>(&'a self, service_id: &'a str) -> SwarmFuture<'a, Option<Template>>;
 

@@ -196,6 +196,12 @@ mod tests {
         ) -> SwarmFuture<'a, ()> {
             unreachable!("the view only lists and pings")
         }
+        fn save_template<'a>(&'a self, _: &'a str, _: &'a Template) -> SwarmFuture<'a, ()> {
+            unreachable!("the view only lists and pings")
+        }
+        fn saved_templates<'a>(&'a self, _: &'a str) -> SwarmFuture<'a, Vec<Template>> {
+            unreachable!("the view only lists and pings")
+        }
         fn previous_template<'a>(&'a self, _: &'a str) -> SwarmFuture<'a, Option<Template>> {
             unreachable!("the view only lists and pings")
         }

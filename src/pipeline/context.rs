@@ -24,6 +24,12 @@ impl Pipeline {
             if !self.gate.memory().observe_template(&service.name, template) {
                 continue;
             }
+            if self.cluster.is_some() {
+                // Every replica's rollback history: kept in Swarm, not only in this journal.
+                if let Err(e) = self.swarm.save_template(&service.name, template).await {
+                    tracing::warn!(service = %service.name, error = %e, "could not keep a template for the cluster");
+                }
+            }
             let entry = Entry::Template {
                 service: service.name.clone(),
                 time_ms: unix_ms(self.clock.now()),
@@ -35,6 +41,23 @@ impl Pipeline {
             }
         }
         previous
+    }
+
+    /// Cluster mode: the templates any replica kept for `service` join this one's history
+    /// (oldest first, then the current one again as the newest), so a replica that never saw
+    /// the last good template can still roll back to it.
+    async fn learn_saved_templates(&self, service: &ServiceState) {
+        match self.swarm.saved_templates(&service.name).await {
+            Ok(saved) => {
+                let memory = self.gate.memory();
+                for template in saved.iter().chain(std::iter::once(&service.template)) {
+                    memory.observe_template(&service.name, template);
+                }
+            }
+            Err(e) => {
+                tracing::warn!(service = %service.name, error = %e, "could not read the cluster's templates; deciding on this replica's own")
+            }
+        }
     }
 
     /// Ask the gate for the change of `action` on a fresh read of `service`; for a
@@ -54,6 +77,9 @@ impl Pipeline {
                 .map_or(true, |tasks| tasks.iter().any(|t| !t.is_finished())),
             _ => false,
         };
+        if *action == Action::Rollback && self.cluster.is_some() {
+            self.learn_saved_templates(service).await;
+        }
         self.gate.decide(action, service, previous, job_running)
     }
 }

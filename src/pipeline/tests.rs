@@ -22,6 +22,8 @@ pub(super) struct FakeSwarm {
     /// The next update is applied, then its answer is lost and the engine goes away.
     pub(super) lose_answer: StdMutex<bool>,
     pub(super) updates: StdMutex<Vec<Change>>,
+    /// Templates kept by save_template, oldest first.
+    pub(super) saved: StdMutex<Vec<(String, crate::model::Template)>>,
     /// Reads in progress now, and the most there ever were at once.
     pub(super) reads: StdMutex<(usize, usize)>,
 }
@@ -121,15 +123,28 @@ impl Swarm for FakeSwarm {
 
     fn restore_template<'a>(
         &'a self,
-        _: &'a ServiceState,
-        _: &'a crate::model::Template,
-        _: &'a crate::model::Stamp,
+        service: &'a ServiceState,
+        template: &'a crate::model::Template,
+        stamp: &'a crate::model::Stamp,
     ) -> SwarmFuture<'a, ()> {
-        Box::pin(async {
-            Err(DockerError::Api {
-                status: 0,
-                message: "not in the fake".into(),
-            })
+        Box::pin(async move {
+            let mut services = self.services.lock().unwrap();
+            let stored = services.get_mut(&service.name).expect("known service");
+            if stored.version != service.version {
+                return Err(DockerError::OutOfSequence);
+            }
+            stored.version += 1;
+            let change = Change::Template {
+                from: stored.template.hash(),
+                to: template.hash(),
+            };
+            stored.template = template.clone();
+            stored
+                .labels
+                .insert(crate::model::ACTION_LABEL.into(), stamp.action_id.clone());
+            stored.labels.extend(stamp.labels.iter().cloned());
+            self.updates.lock().unwrap().push(change);
+            Ok(())
         })
     }
 
@@ -170,6 +185,35 @@ impl Swarm for FakeSwarm {
             register.labels = labels.iter().cloned().collect();
             services.insert(name.into(), register);
             Ok(())
+        })
+    }
+
+    fn save_template<'a>(
+        &'a self,
+        service: &'a str,
+        template: &'a crate::model::Template,
+    ) -> SwarmFuture<'a, ()> {
+        Box::pin(async move {
+            let mut saved = self.saved.lock().unwrap();
+            let entry = (service.to_string(), template.clone());
+            if !saved.contains(&entry) {
+                saved.push(entry);
+            }
+            Ok(())
+        })
+    }
+
+    fn saved_templates<'a>(
+        &'a self,
+        service: &'a str,
+    ) -> SwarmFuture<'a, Vec<crate::model::Template>> {
+        Box::pin(async move {
+            let saved = self.saved.lock().unwrap();
+            Ok(saved
+                .iter()
+                .filter(|(s, _)| s == service)
+                .map(|(_, t)| t.clone())
+                .collect())
         })
     }
 
@@ -215,6 +259,10 @@ rules:
     match: ['alertname="Idle"']
     action: scale_down
     min_replicas: 1
+  - name: back
+    match: ['alertname="RolloutFailing"']
+    action: rollback
+    cooldown: 1m
 "#;
 
 pub(super) struct Harness {

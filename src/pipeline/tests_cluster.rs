@@ -267,3 +267,62 @@ async fn an_action_that_has_not_landed_holds_no_answer_hostage() {
     assert_eq!(swarm.replicas("web"), 4);
     assert_eq!(swarm.updates.lock().unwrap().len(), 1);
 }
+
+fn image(name: &str) -> crate::model::Template {
+    crate::model::Template::from_task_spec(&bollard::models::TaskSpec {
+        container_spec: Some(bollard::models::TaskSpecContainerSpec {
+            image: Some(name.into()),
+            ..Default::default()
+        }),
+        ..Default::default()
+    })
+}
+
+/// An operator's `docker service update --image`: a new template, the version moves on.
+fn deploy(swarm: &FakeSwarm, name: &str, template: &crate::model::Template) {
+    let mut services = swarm.services.lock().unwrap();
+    let service = services.get_mut(name).unwrap();
+    service.template = template.clone();
+    service.version += 1;
+}
+
+#[tokio::test]
+async fn rollback_history_and_its_bad_templates_are_the_clusters() {
+    let (v1, v2) = (image("app:1"), image("app:2"));
+    let swarm = Arc::new(FakeSwarm::with("web", 2, ENABLED));
+    deploy(&swarm, "web", &v1);
+    let clock = ManualClock::default();
+    let (a, b) = replicas(&swarm, &clock);
+    // a sees v1 while acting on web; then v2 is deployed.
+    let scaled = a
+        .handle(&notification("HighCPU", "web"), Mode::Act, false)
+        .await
+        .unwrap();
+    assert_eq!(scaled[0].decision, Decision::Executed, "{scaled:?}");
+    deploy(&swarm, "web", &v2);
+
+    // b never saw v1, and Swarm's PreviousSpec is no help here: the kept templates are.
+    let back = b
+        .handle(&notification("RolloutFailing", "web"), Mode::Act, false)
+        .await
+        .unwrap();
+    assert_eq!(back[0].decision, Decision::Executed, "{back:?}");
+    assert_eq!(swarm.services.lock().unwrap()["web"].template, v1);
+
+    // a knows v2 was current once; the label says it was rolled back from: never again.
+    clock.advance(Duration::from_secs(61));
+    let again = a
+        .handle(
+            &notification_fp("RolloutFailing", "web", "f2"),
+            Mode::Act,
+            false,
+        )
+        .await
+        .unwrap();
+    assert_eq!(again[0].decision, Decision::Refused, "{again:?}");
+    assert!(
+        again[0].reason.contains("nothing to roll back to"),
+        "{again:?}"
+    );
+    assert_eq!(swarm.services.lock().unwrap()["web"].template, v1);
+}

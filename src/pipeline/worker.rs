@@ -158,12 +158,13 @@ impl Pipeline {
             change: finished.change,
         };
         self.append_outcome(intent, &entry).await;
-        self.actions.apply(&entry);
-        self.record_outcome(intent, finished);
+        // The window first: whoever sees the outcome (the actions API) must see its cooldown.
         let landed = finished.outcome == Outcome::Succeeded;
         let cooldown = Duration::from_millis(intent.cooldown_ms);
         self.gate
             .finished(&action_key(intent), owner_of(&intent.id), landed, cooldown);
+        self.actions.apply(&entry);
+        self.record_outcome(intent, finished);
         let change = finished.change.map(|c| c.to_string());
         let line = (
             intent.id.as_str(),
