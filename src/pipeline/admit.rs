@@ -34,6 +34,39 @@ impl From<JournalError> for NotAdmitted {
     }
 }
 
+/// One (alert, rule) before admission: refused already, or what admission needs.
+pub(super) enum Early<'a> {
+    Refused(NotAdmitted),
+    Admissible {
+        name: &'a str,
+        delivery: DeliveryKey,
+    },
+}
+
+/// The record of one (alert, rule) as admission left it.
+pub(super) fn conclude(
+    mut record: DecisionRecord,
+    admitted: Result<Admission, NotAdmitted>,
+) -> Result<Admitted, Unavailable> {
+    let finished = match admitted {
+        Ok(admission) => {
+            record.decision = admission.decision;
+            record.reason = admission.reason;
+            record.change = admission.change.map(|c| c.to_string());
+            record.action_id = admission.action_id;
+            admission.finished
+        }
+        Err(NotAdmitted::Refused(refusal)) => {
+            record.decision = refusal.decision;
+            record.reason = refusal.reason;
+            None
+        }
+        Err(NotAdmitted::Journal(e)) => return Err(e.into()),
+        Err(NotAdmitted::Unavailable(why)) => return Err(Unavailable::Unclaimed(why)),
+    };
+    Ok((record, finished))
+}
+
 /// An admitted (or, in dry-run, would-be) action.
 pub(super) struct Admission {
     decision: Decision,
@@ -44,19 +77,38 @@ pub(super) struct Admission {
 }
 
 impl Pipeline {
-    /// One (alert, rule) to its decision record; `Err` only when the journal cannot be written.
+    /// One (alert, rule) to its decision record; `Err` when the answer must be a retry (the
+    /// journal cannot be written; in cluster mode, nothing can be claimed now).
     pub(super) async fn handle_rule(
         self: &Arc<Self>,
         alert: &Alert,
         rule: &Rule,
         mode: Mode,
     ) -> Result<Admitted, Unavailable> {
+        let (record, early) = self.before_admission(alert, rule);
+        let admitted = match early {
+            Early::Refused(not) => Err(not),
+            Early::Admissible { name, delivery } => {
+                Box::pin(self.admit(alert, rule, name, delivery, mode)).await
+            }
+        };
+        conclude(record, admitted)
+    }
+
+    /// One (alert, rule) as far as it goes without waiting for anything: its record, and either
+    /// its refusal or what admission needs. Repeat notifications are the common case and end
+    /// here, without the service's lock and without admission's (large) future.
+    pub(super) fn before_admission<'a>(
+        &self,
+        alert: &'a Alert,
+        rule: &'a Rule,
+    ) -> (DecisionRecord, Early<'a>) {
         // backup_now acts on its job service, whatever service the alert is about.
         let service = match &rule.action {
             Action::BackupNow { job } => Some(job),
             _ => alert.labels.get(&rule.service_label),
         };
-        let mut record = DecisionRecord {
+        let record = DecisionRecord {
             rule: Some(rule.name.clone()),
             alert: alert.name().to_string(),
             fingerprint: alert.fingerprint.clone(),
@@ -67,15 +119,16 @@ impl Pipeline {
             change: None,
             action_id: None,
         };
-        let admitted = match service {
-            None => Err(NotAdmitted::Refused(Refusal::new(
+        let refused = |decision, reason| Early::Refused(Refusal::new(decision, reason).into());
+        let early = match service {
+            None => refused(
                 Decision::NoService,
                 format!("alert has no {:?} label", rule.service_label),
-            ))),
-            Some(name) if !is_valid_service_name(name) => Err(NotAdmitted::Refused(Refusal::new(
+            ),
+            Some(name) if !is_valid_service_name(name) => refused(
                 Decision::NoService,
                 format!("{:?} is not a valid service name", truncate(name)),
-            ))),
+            ),
             Some(name) => {
                 let delivery = DeliveryKey::new(
                     &rule.name,
@@ -84,31 +137,13 @@ impl Pipeline {
                     &alert.starts_at,
                     alert.status.as_str(),
                 );
-                // Repeat notifications are the common case: refuse them here, without waiting
-                // for the lock and without building admission's (large) future at all.
                 match self.recent(alert, name, rule.action.kind(), delivery) {
-                    Err(not) => Err(not),
-                    Ok(()) => Box::pin(self.admit(alert, rule, name, delivery, mode)).await,
+                    Err(not) => Early::Refused(not),
+                    Ok(()) => Early::Admissible { name, delivery },
                 }
             }
         };
-        let finished = match admitted {
-            Ok(admission) => {
-                record.decision = admission.decision;
-                record.reason = admission.reason;
-                record.change = admission.change.map(|c| c.to_string());
-                record.action_id = admission.action_id;
-                admission.finished
-            }
-            Err(NotAdmitted::Refused(refusal)) => {
-                record.decision = refusal.decision;
-                record.reason = refusal.reason;
-                None
-            }
-            Err(NotAdmitted::Journal(e)) => return Err(e.into()),
-            Err(NotAdmitted::Unavailable(why)) => return Err(Unavailable::Unclaimed(why)),
-        };
-        Ok((record, finished))
+        (record, early)
     }
 
     /// The gate for one service, then the journal, then the worker (boxed by the caller: its

@@ -232,25 +232,38 @@ impl Pipeline {
     ) -> Result<Vec<DecisionRecord>, Unavailable> {
         let rules = self.rules();
         self.metrics.alerts_received(&notification.alerts);
-        // Bounded: every alert in flight holds its own future, and a group of thousands of
-        // alerts would otherwise hold thousands of them at once. (A hand-written loop: a stream
-        // of borrowing closures trips rustc's higher-ranked lifetime check under tokio::spawn.)
-        let mut alerts = notification.alerts.iter();
+        // Most alerts of a repeat notification are decided from memory alone, without a future;
+        // the rest are decided concurrently, bounded: every alert in flight holds its own
+        // future, and a group of thousands of alerts would otherwise hold thousands at once.
+        // (A hand-written loop: a stream of borrowing closures trips rustc's higher-ranked
+        // lifetime check under tokio::spawn.)
+        let mut per_alert: Vec<Option<Result<Vec<Admitted>, Unavailable>>> = notification
+            .alerts
+            .iter()
+            .map(|alert| self.decide_now(&rules, alert))
+            .collect();
+        let waiting: Vec<usize> = (0..per_alert.len())
+            .filter(|&index| per_alert[index].is_none())
+            .collect();
+        let mut waiting = waiting.into_iter();
+        let rules = &*rules;
         let mut in_flight = FuturesOrdered::new();
-        let mut per_alert = Vec::with_capacity(notification.alerts.len());
         loop {
             while in_flight.len() < ALERTS_IN_FLIGHT {
-                let Some(alert) = alerts.next() else { break };
-                in_flight.push_back(self.handle_alert(&rules, alert, mode));
+                let Some(index) = waiting.next() else { break };
+                let alert = &notification.alerts[index];
+                in_flight.push_back(async move {
+                    (index, self.handle_alert(&rules, alert, mode).await)
+                });
             }
             match in_flight.next().await {
-                Some(result) => per_alert.push(result),
+                Some((index, result)) => per_alert[index] = Some(result),
                 None => break,
             }
         }
         let mut records = Vec::new();
         let mut pending = Vec::new();
-        for result in per_alert {
+        for result in per_alert.into_iter().flatten() {
             for (record, waiting) in result? {
                 if let Some(waiting) = waiting {
                     pending.push((records.len(), waiting));
@@ -275,6 +288,32 @@ impl Pipeline {
             }
         }
         Ok(records)
+    }
+
+    /// An alert whose every matching rule is refused before admission (no match, cooldown,
+    /// duplicate, ...), decided now; `None` when one needs admission.
+    fn decide_now(
+        &self,
+        rules: &RuleSet,
+        alert: &Alert,
+    ) -> Option<Result<Vec<Admitted>, Unavailable>> {
+        let mut out = Vec::new();
+        for rule in rules.matching(alert) {
+            match self.before_admission(alert, rule) {
+                (record, admit::Early::Refused(not)) => match admit::conclude(record, Err(not)) {
+                    Ok(decided) => out.push(decided),
+                    Err(unavailable) => return Some(Err(unavailable)),
+                },
+                (_, admit::Early::Admissible { .. }) => return None,
+            }
+        }
+        if out.is_empty() {
+            out.push((no_match(alert), None));
+        }
+        for (record, _) in &out {
+            record_decision(record);
+        }
+        Some(Ok(out))
     }
 
     async fn handle_alert(
