@@ -252,9 +252,8 @@ impl Pipeline {
             while in_flight.len() < ALERTS_IN_FLIGHT {
                 let Some(index) = waiting.next() else { break };
                 let alert = &notification.alerts[index];
-                in_flight.push_back(async move {
-                    (index, self.handle_alert(&rules, alert, mode).await)
-                });
+                in_flight
+                    .push_back(async move { (index, self.handle_alert(rules, alert, mode).await) });
             }
             match in_flight.next().await {
                 Some((index, result)) => per_alert[index] = Some(result),
