@@ -239,9 +239,11 @@ impl<S: Steps> Worker<'_, S> {
             }
             let change = match *target {
                 // In cluster mode the claim must land even when the target is there already
-                // (an operator scaled by hand): the same target is sent with it.
+                // (an operator scaled by hand): the same target is sent with it. Not for a
+                // job: any update of a job service starts another run.
                 Some(change) if change.is_reached_by(&service) => {
-                    if !self.steps.writes_claims() {
+                    let is_job = matches!(change, Change::Job { .. });
+                    if !self.steps.writes_claims() || is_job {
                         let reason = "target already reached; nothing sent";
                         return self.completed(intent, &service, change, reason).await;
                     }
