@@ -7,6 +7,7 @@ mod common;
 
 mod actions;
 mod bad_input;
+mod cluster;
 mod cooldown_owner;
 mod disk_full;
 mod hostile;

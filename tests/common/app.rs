@@ -40,6 +40,7 @@ pub type Stopped = (Arc<tempfile::TempDir>, ManualClock);
 pub struct AppSetup {
     extra_rules: String,
     reuse: Option<Stopped>,
+    clock: Option<ManualClock>,
 }
 
 impl AppSetup {
@@ -55,11 +56,18 @@ impl AppSetup {
         self
     }
 
+    /// Keep the time of `clock` (shared with other apps: replicas of one cluster).
+    pub fn clock(mut self, clock: ManualClock) -> Self {
+        self.clock = Some(clock);
+        self
+    }
+
     /// Build the settings of a test app, let `configure` edit them, and start the app.
     pub async fn spawn(self, configure: impl FnOnce(&mut Settings)) -> TestApp {
+        let shared = self.clock;
         let (dir, clock) = self.reuse.unwrap_or_else(|| {
             let dir = tempfile::tempdir().expect("tempdir");
-            (Arc::new(dir), ManualClock::default())
+            (Arc::new(dir), shared.unwrap_or_default())
         });
         let mut settings = test_settings(dir.path(), &self.extra_rules);
         configure(&mut settings);
