@@ -51,6 +51,9 @@ pub(super) struct Cluster {
     /// The register units of admitted actions that have not landed, by action id: given back
     /// if they end without landing (a lost race, an expiry), so a race costs no budget.
     units: Mutex<HashMap<String, u64>>,
+    /// One register write at a time from this replica: its own admissions never race each
+    /// other on the register's version (only other replicas' can).
+    register_turn: tokio::sync::Mutex<()>,
 }
 
 impl Cluster {
@@ -60,6 +63,7 @@ impl Cluster {
             ack_wait: mode.ack_wait,
             landings: Mutex::default(),
             units: Mutex::default(),
+            register_turn: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -132,10 +136,12 @@ impl Pipeline {
         id: &str,
     ) -> Result<(), super::admit::NotAdmitted> {
         let limit = self.settings.actions_per_minute;
+        let turn = cluster.register_turn.lock().await;
         let spent = cluster
             .register
             .spend(&*self.swarm, limit, self.clock.now())
             .await;
+        drop(turn);
         match spent {
             Ok(unit) => {
                 if let Some(unit) = unit {
