@@ -32,6 +32,9 @@ pub struct Finished {
     pub outcome: Outcome,
     pub reason: String,
     pub change: Option<Change>,
+    /// For a `skipped` outcome, the gate's decision on the fresh read (`cooldown` when another
+    /// replica's claim was there first, `busy`, ...).
+    pub refused_as: Option<Decision>,
 }
 
 /// Whether an update of this action may have reached the engine.
@@ -163,6 +166,7 @@ impl<S: Steps> Worker<'_, S> {
                     "Docker unreachable for longer than docker.retry_for ({retry_for}); nothing was sent: {last_error}"
                 ),
                 change: target,
+                refused_as: None,
             });
         }
         let mut backoff = Backoff::default();
@@ -185,6 +189,7 @@ impl<S: Steps> Worker<'_, S> {
                             "not done within docker.retry_for ({retry_for}); a read of the service proves its update did not land ({ACTION_LABEL}: {seen})"
                         ),
                         change: target,
+                        refused_as: None,
                     });
                 }
                 Ok(None) => {
@@ -195,6 +200,7 @@ impl<S: Steps> Worker<'_, S> {
                             intent.service
                         ),
                         change: target,
+                        refused_as: None,
                     })
                 }
                 Err(e) => {
@@ -395,6 +401,7 @@ impl<S: Steps> Worker<'_, S> {
                     humantime::format_duration(timeout)
                 ),
                 change: Some(change),
+                refused_as: None,
             },
             JobEnd::Stopped => return None,
         };
@@ -415,6 +422,7 @@ fn succeeded(change: Change, reason: &str) -> Step {
         outcome: Outcome::Succeeded,
         reason: reason.to_string(),
         change: Some(change),
+        refused_as: None,
     })
 }
 
@@ -423,6 +431,7 @@ fn skipped(refusal: Refusal) -> Step {
         outcome: Outcome::Skipped,
         reason: format!("{}: {}", refusal.decision, refusal.reason),
         change: None,
+        refused_as: Some(refusal.decision),
     })
 }
 
@@ -431,6 +440,7 @@ fn failed(reason: String, change: Option<Change>) -> Step {
         outcome: Outcome::Failed,
         reason,
         change,
+        refused_as: None,
     })
 }
 
@@ -449,6 +459,7 @@ fn run_result(name: &str, task: &JobTask, change: Change) -> Finished {
             outcome: Outcome::Succeeded,
             reason: format!("job {name} completed"),
             change: Some(change),
+            refused_as: None,
         };
     }
     let error = task.error.as_deref().unwrap_or("no error message");
@@ -456,5 +467,6 @@ fn run_result(name: &str, task: &JobTask, change: Change) -> Finished {
         outcome: Outcome::Failed,
         reason: format!("job {name} {}: {error} (exit code {exit})", task.state),
         change: Some(change),
+        refused_as: None,
     }
 }

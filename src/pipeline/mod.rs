@@ -352,7 +352,7 @@ fn apply_finished(record: &mut DecisionRecord, finished: Finished) {
     record.decision = match finished.outcome {
         Outcome::Succeeded => Decision::Executed,
         Outcome::Failed | Outcome::Expired | Outcome::TimedOut => Decision::Failed,
-        Outcome::Skipped => Decision::Refused,
+        Outcome::Skipped => finished.refused_as.unwrap_or(Decision::Refused),
     };
     record.reason = finished.reason;
     if let Some(change) = finished.change {
