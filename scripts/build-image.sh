@@ -11,7 +11,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-IMAGE=${SWARMPILOT_IMAGE:-swarmpilot:local}
+IMAGE=${SP_IMAGE:-swarmpilot:local}
 TARGET=x86_64-unknown-linux-gnu
 BIN=target/$TARGET/release/swarmpilot
 TAR=target/swarmpilot-image.tar

@@ -11,6 +11,7 @@
 #   scripts/multinode.sh docker N ARGS…  the docker CLI against node N
 #   scripts/multinode.sh addr N          node N's address
 #   scripts/multinode.sh ns              the switch namespace, for `nsenter --net=$(… ns) -- curl …`
+#   scripts/multinode.sh info            key=value lines: dir, switch namespace, subnet, nodes
 #
 # Why it looks like this (all verified here, see the README's "Run it highly available"):
 # - Network: a "switch" namespace holds a bridge and one veth per node; the node ends sit in the
@@ -24,14 +25,15 @@
 #   node its own engine ID.
 # - The primary single-node swarm on /var/run/docker.sock is never touched.
 #
-# Layout under $SWARMPILOT_BED_DIR (default /var/lib/swarmpilot-bed):
+# Layout under $SP_BED_DIR (default /var/lib/swarmpilot-bed):
 #   mnN/            node N: daemon.json, key.json, data/, exec/, docker.sock, dockerd.log, dockerd.pid
 #   sock/mnN.sock   symlink to node N's socket: a service mounts its own node's engine with
 #                   source=$BED/sock/{{.Node.Hostname}}.sock
 #   images/*.tar    image tarballs every node gets (the test busybox, whatever `load` was given)
 set -euo pipefail
 
-BED=${SWARMPILOT_BED_DIR:-/var/lib/swarmpilot-bed}
+# SP_, not SWARMPILOT_: swarmpilot reads every SWARMPILOT_* variable as a setting.
+BED=${SP_BED_DIR:-/var/lib/swarmpilot-bed}
 NODES=(1 2 3 4)        # mn1-mn3 managers, mn4 a worker
 MANAGERS=3
 PREFIX=spbed           # namespaces spbed-sw, spbed-mn1…; cgroups /spbed/mnN
@@ -49,7 +51,7 @@ need_root() { [ "$(id -u)" -eq 0 ] || die "must run as root (namespaces, daemons
 # A bed directory that is not a real path would make `down`'s rm dangerous.
 case "$BED" in
   /?*/?*) ;;
-  *) die "SWARMPILOT_BED_DIR=$BED: give an absolute path at least two levels deep" ;;
+  *) die "SP_BED_DIR=$BED: give an absolute path at least two levels deep" ;;
 esac
 
 node_ns() { echo "/run/netns/$PREFIX-mn$1"; }
@@ -454,14 +456,29 @@ cmd_load() {
   mkdir -p "$BED/images"
   name=$(basename "$tar")
   [[ "$name" == *.tar ]] || name="$name.tar"
-  # Kept, so a node started or rebuilt later gets it too (sync_images).
-  cp -f "$tar" "$BED/images/$name.tmp"
-  mv -f "$BED/images/$name.tmp" "$BED/images/$name"
+  # Kept, so a node started or rebuilt later gets it too (sync_images). The same tarball again
+  # changes nothing: its nodes already have it.
+  if ! cmp -s "$tar" "$BED/images/$name"; then
+    cp -f "$tar" "$BED/images/$name.tmp"
+    mv -f "$BED/images/$name.tmp" "$BED/images/$name"
+  fi
   sync_images
   log "loaded $name into every running node"
 }
 
-usage() { sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+# What a client (the test harness) needs to find the bed, one key=value a line.
+cmd_info() {
+  local n
+  echo "dir=$BED"
+  echo "switch_ns=$SWITCH_NS"
+  echo "switch_addr=$NET.1"
+  echo "subnet=$NET.0/24"
+  for n in "${NODES[@]}"; do
+    echo "node=mn$n $(node_addr "$n") $(node_sock "$n") $([ "$n" -le "$MANAGERS" ] && echo manager || echo worker)"
+  done
+}
+
+usage() { sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 
 main() {
   local cmd=${1:-}
@@ -494,6 +511,7 @@ main() {
       node_addr "$1"
       ;;
     ns) echo "$SWITCH_NS" ;;
+    info) cmd_info ;;
     *) usage ;;
   esac
 }
