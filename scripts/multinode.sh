@@ -225,10 +225,20 @@ swarm_healthy() {
   grep -q ' Leader$' <<<"$listing"
 }
 
+# A node listed twice (one Down: a node that lost its state and joined again) or a stranger: no
+# amount of waiting repairs that.
+swarm_confused() {
+  local m hosts
+  m=$(answering_manager) || return 1
+  hosts=$(dk "$m" node ls --format '{{.Hostname}}' 2>/dev/null) || return 1
+  [ -n "$(sort <<<"$hosts" | uniq -d)" ] || grep -qvE '^mn[1-4]$' <<<"$hosts"
+}
+
 wait_swarm_healthy() { # seconds
   local deadline=$((SECONDS + $1))
   while [ $SECONDS -lt $deadline ]; do
     swarm_healthy && return 0
+    swarm_confused && return 1
     sleep 0.5
   done
   return 1
@@ -328,7 +338,7 @@ up_once() {
   if ! swarm_healthy; then
     form_swarm || die "the nodes' swarm state is not one to repair"
     # Restarted managers need an election (10-20 s here); a join needs a few seconds.
-    wait_swarm_healthy 60 || die "the swarm did not become healthy within 60 s"
+    wait_swarm_healthy 60 || die "the swarm is not healthy (after up to 60 s)"
   fi
   log "swarm ready after $(($(now_ms) - t0)) ms"
   ensure_test_image
