@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The test command: sets up the local swarm (scripts/setup-swarm.sh) and runs the whole suite,
-# unit tests and the integration tests against the real HTTP server and the real swarm.
+# The test command: sets up the local swarm (scripts/setup-swarm.sh) and the multi-node bed
+# (scripts/multinode.sh) and runs the whole suite, unit tests and the integration tests against
+# the real HTTP server, the real swarm and the bed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -24,4 +25,24 @@ if [ -n "$leftovers" ]; then
   docker service rm $leftovers >/dev/null
 fi
 docker volume prune -f --filter label=swarmpilot.test=true >/dev/null || true
+
+# The multi-node test bed for tests/cluster.rs (scripts/multinode.sh) and swarmpilot's image for
+# it (scripts/build-image.sh: a static release build, the slowest step here). For the whole suite
+# both are made up front, so a failure shows before the tests and the time of each is printed;
+# with arguments (a subset) the tests make them only if they need them. A bed this run brought
+# up is taken down at the end, pass or fail (SP_KEEP_BED=1 keeps it); a bed that was already up
+# (someone's, or left by an interrupted run) is used as it is and left alone.
+step() { # what, command…
+  local t0=$SECONDS
+  "${@:2}"
+  echo "test: $1 in $((SECONDS - t0)) s" >&2
+}
+if ! bash scripts/multinode.sh status >/dev/null 2>&1 && [ "${SP_KEEP_BED:-0}" != 1 ]; then
+  trap 'bash scripts/multinode.sh down' EXIT
+fi
+if [ $# -eq 0 ]; then
+  step "image (static build, docker build, save)" bash scripts/build-image.sh
+  step "multi-node bed up" bash scripts/multinode.sh up
+  step "image loaded on the bed" bash scripts/multinode.sh load target/swarmpilot-image.tar
+fi
 cargo test --locked --all-targets "$@"

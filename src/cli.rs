@@ -1,5 +1,6 @@
-//! The command line: `serve`, `check` and `plan`, and the companion commands `recommend`,
-//! `secret` and `deploy` (in [`crate::companion`]), sharing one way to load config and rules.
+//! The command line: `serve`, `check`, `plan` and `healthcheck` (in [`crate::healthcheck`]), and
+//! the companion commands `recommend`, `secret` and `deploy` (in [`crate::companion`]), sharing
+//! one way to load config and rules.
 //! Errors reach the user as one clear message and exit code 1, never as a panic.
 
 use crate::act::docker::DockerSwarm;
@@ -7,6 +8,7 @@ use crate::act::endpoint::{Endpoint, EndpointError};
 use crate::act::DockerError;
 use crate::clock::SystemClock;
 use crate::companion::{self, CompanionError};
+use crate::healthcheck::{HealthError, Target};
 use crate::parse::{parse_notification, ParseError};
 use crate::receive::tls::TlsError;
 use crate::receive::Auth;
@@ -69,6 +71,18 @@ pub enum Command {
     },
     /// Deploy stack files in order and wait until every service has converged.
     Deploy(companion::deploy::DeployArgs),
+    /// GET this server's /-/healthy (the container health check): exit 0 healthy, 1 otherwise.
+    Healthcheck {
+        /// Config file whose `listen` and `[tls]` say where `serve` answers.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Probe this http:// or https:// URL instead.
+        #[arg(long, conflicts_with = "config")]
+        url: Option<String>,
+        /// Give up after this long (connect, send, answer).
+        #[arg(long, default_value = "3s", value_parser = humantime::parse_duration)]
+        timeout: std::time::Duration,
+    },
 }
 
 /// Why a command failed: printed as one line `swarmpilot: …` before exiting with 1. Each
@@ -89,6 +103,8 @@ pub enum CliError {
     Docker(#[from] DockerError),
     #[error(transparent)]
     Companion(#[from] CompanionError),
+    #[error("unhealthy: {0}")]
+    Unhealthy(#[from] HealthError),
     #[error("cannot start the async runtime: {0}")]
     Runtime(#[source] std::io::Error),
     #[error("the server stopped with an error: {0}")]
@@ -109,6 +125,11 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Serve { config, dry_run } => serve(config, dry_run),
         Command::Check { config } => check(config),
         Command::Plan { config, payload } => plan(config, payload),
+        Command::Healthcheck {
+            config,
+            url,
+            timeout,
+        } => healthcheck(config, url, timeout),
         Command::Recommend(args) => {
             let settings = settings(args.config.clone())?;
             Ok(companion::block_on(
@@ -195,6 +216,19 @@ fn plan(config: Option<PathBuf>, payload: PathBuf) -> Result<(), CliError> {
         source,
     })?;
     print!("{}", crate::plan::describe(&rules, &notification));
+    Ok(())
+}
+
+fn healthcheck(
+    config: Option<PathBuf>,
+    url: Option<String>,
+    timeout: std::time::Duration,
+) -> Result<(), CliError> {
+    let target = match url {
+        Some(url) => Target::from_url(&url)?,
+        None => Target::from_settings(&settings(config).map_err(HealthError::from)?)?,
+    };
+    println!("{}", target.probe(timeout)?);
     Ok(())
 }
 

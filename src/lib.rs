@@ -24,6 +24,8 @@
 //! never wait for a cooldown. [`memory`] hands the allocator's freed pages back after the rare
 //! bursts (journal replay, a huge notification).
 //!
+//! [`healthcheck`] is the container's health check: the binary GETs its own `/-/healthy`.
+//!
 //! [`companion`] holds the operator's tools beside the flow (`recommend`, `secret rotate` /
 //! `prune`, `deploy`); they share the settings and the Docker client but none of the flow.
 
@@ -33,6 +35,7 @@ pub mod clock;
 pub mod companion;
 pub mod decision;
 pub mod gate;
+pub mod healthcheck;
 pub mod journal;
 pub mod memory;
 pub mod model;

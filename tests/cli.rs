@@ -245,3 +245,125 @@ fn check_reports_rule_entries_that_are_not_regular_files() {
         );
     }
 }
+
+/// `healthcheck` in `dir` (no swarmpilot.toml there) with `env` and `args`.
+fn healthcheck(dir: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_swarmpilot"))
+        .arg("healthcheck")
+        .args(args)
+        .current_dir(dir)
+        .envs(env.iter().copied())
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("swarmpilot runs")
+}
+
+#[tokio::test]
+async fn healthcheck_exits_0_when_the_server_of_its_config_answers() {
+    let instance = common::process::Instance::new();
+    let server = instance.start("unix:///nonexistent/docker.sock").await;
+    let config = instance.dir.path().join("swarmpilot.toml");
+    let out = healthcheck(
+        instance.dir.path(),
+        &["--config", config.to_str().unwrap()],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stdout),
+        format!(
+            "healthy: http://127.0.0.1:{}/-/healthy answered 200\n",
+            server.port
+        )
+    );
+    // The same server found through the environment alone, as in a container with env overrides;
+    // a wildcard listen address is probed on loopback.
+    let listen = format!("0.0.0.0:{}", server.port);
+    let elsewhere = tempfile::tempdir().unwrap();
+    let out = healthcheck(
+        elsewhere.path(),
+        &[],
+        &[
+            ("SWARMPILOT_LISTEN", &listen),
+            ("SWARMPILOT_AUTH__ALLOW_UNAUTHENTICATED", "true"),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+}
+
+#[test]
+fn healthcheck_exits_1_with_one_line_when_nothing_listens() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let out = healthcheck(
+        dir.path(),
+        &["--timeout", "2s"],
+        &[("SWARMPILOT_LISTEN", &format!("127.0.0.1:{port}"))],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.starts_with(&format!(
+            "swarmpilot: unhealthy: http://127.0.0.1:{port}/-/healthy: Connection refused"
+        )),
+        "{stderr}"
+    );
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    let out = healthcheck(dir.path(), &["--url", "ftp://127.0.0.1/"], &[]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("only http:// and https:// are probed"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+/// `docker build .` where rust:1-bookworm can be pulled: its build stage must have every file the
+/// manifest names (cargo reads every declared target), and .dockerignore must let them through.
+/// Checked here without the image: the COPY sources into a directory, then `cargo fetch
+/// --offline`, which parses every target like the build does.
+#[test]
+fn the_dockerfile_build_stage_copies_every_file_the_manifest_needs() {
+    let dockerfile = std::fs::read_to_string(root().join("Dockerfile")).unwrap();
+    let build_stage: Vec<&str> = dockerfile
+        .lines()
+        .skip_while(|l| !l.starts_with("FROM ") || !l.contains(" AS build"))
+        .skip(1)
+        .take_while(|l| !l.starts_with("FROM "))
+        .collect();
+    let ignore = std::fs::read_to_string(root().join(".dockerignore")).unwrap();
+    let context = tempfile::tempdir().unwrap();
+    let mut copied = 0;
+    for line in build_stage.iter().filter(|l| l.starts_with("COPY ")) {
+        let words: Vec<&str> = line.split_whitespace().skip(1).collect();
+        let (sources, dest) = words.split_at(words.len() - 1);
+        for source in sources {
+            assert!(
+                dest[0] == "./" || dest[0] == format!("./{source}"),
+                "{line}: this test expects sources copied to the same place"
+            );
+            assert!(
+                ignore.lines().any(|l| l.trim() == format!("!{source}")),
+                ".dockerignore keeps {source} out of the context"
+            );
+            let status = Command::new("cp")
+                .args(["-r", source])
+                .arg(context.path())
+                .current_dir(root())
+                .status()
+                .unwrap();
+            assert!(status.success(), "cp {source}");
+            copied += 1;
+        }
+    }
+    assert!(
+        copied >= 4,
+        "found only {copied} COPY sources in:\n{dockerfile}"
+    );
+    let out = Command::new("cargo")
+        .args(["fetch", "--offline", "--locked"])
+        .current_dir(context.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+}

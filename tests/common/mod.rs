@@ -9,11 +9,14 @@
 //! - [`docker_proxy`]: a proxy in front of the Docker socket that can lose or delay answers.
 //! - [`grafana_standin`]: a recording stand-in for Grafana's HTTP API.
 //! - [`net`]: the one free-port helper.
+//! - [`multinode`]: the multi-node test bed (scripts/multinode.sh): nodes, swarmpilot's stack,
+//!   opted-in services, requests from inside the bed, a clustered Alertmanager pair.
 
 pub mod app;
 pub mod command;
 pub mod docker_proxy;
 pub mod grafana_standin;
+pub mod multinode;
 pub mod net;
 pub mod process;
 pub mod swarm;

@@ -142,3 +142,57 @@ async fn a_missing_key_file_stops_the_start_naming_the_file() {
         "{stderr}"
     );
 }
+
+/// The container health check against a TLS server: the certificate is for the service's name
+/// and from a private CA, the probe goes to loopback; with client certificates required, the
+/// refusal of the probe's certificate-less handshake is the server's sign of life.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn healthcheck_passes_against_https_and_mutual_tls_servers() {
+    let pki = pki();
+    for mutual in [false, true] {
+        let instance = Instance::new();
+        let dir = instance.dir.path();
+        let mut tls = vec![
+            format!("cert_file = {:?}", write(dir, "server.pem", &pki.server.0)),
+            format!(
+                "key_file = {:?}",
+                write(dir, "server-key.pem", &pki.server.1)
+            ),
+        ];
+        if mutual {
+            tls.push(format!(
+                "client_ca_file = {:?}",
+                write(dir, "ca.pem", &pki.ca_pem)
+            ));
+        }
+        let extra: Vec<(&str, &str)> = tls.iter().map(|l| ("tls", l.as_str())).collect();
+        let process = instance.start_tls(&extra).await;
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_swarmpilot"))
+            .args(["healthcheck", "--config"])
+            .arg(dir.join("swarmpilot.toml"))
+            .env("RUST_LOG", "warn")
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "mutual={mutual}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let url = format!("https://127.0.0.1:{}/-/healthy", process.port);
+        let expected = match mutual {
+            false => format!("healthy: {url} answered 200\n"),
+            true => {
+                format!("healthy: {url} completed TLS up to the client certificate it requires\n")
+            }
+        };
+        assert_eq!(stdout, expected);
+        // Plain HTTP against the TLS port is not a health answer.
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_swarmpilot"))
+            .args(["healthcheck", "--url"])
+            .arg(format!("http://127.0.0.1:{}/-/healthy", process.port))
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1), "mutual={mutual}");
+    }
+}
