@@ -25,9 +25,16 @@ if [ -n "$leftovers" ]; then
   docker service rm $leftovers >/dev/null
 fi
 docker volume prune -f --filter label=swarmpilot.test=true >/dev/null || true
+# Cluster-mode tests leave budget registers (services) and kept templates (configs) named
+# after their test services when interrupted.
+registers=$(docker service ls --filter label=swarmpilot.register=true --format '{{.Name}}' | grep '^sptest_' || true)
+if [ -n "$registers" ]; then docker service rm $registers >/dev/null; fi
+templates=$(docker config ls --filter label=swarmpilot.template.service --format '{{.ID}} {{.Labels}}' |
+  awk '/swarmpilot.template.service=sptest_/ {print $1}')
+if [ -n "$templates" ]; then docker config rm $templates >/dev/null || true; fi
 
 # The multi-node test bed for tests/cluster.rs (scripts/multinode.sh) and swarmpilot's image for
-# it (scripts/build-image.sh: a static release build, the slowest step here). For the whole suite
+# it (scripts/build-image.sh from a static debug build: a release one would take ≈ 10 min cold). For the whole suite
 # both are made up front, so a failure shows before the tests and the time of each is printed;
 # with arguments (a subset) the tests make them only if they need them. A bed this run brought
 # up is taken down at the end, pass or fail (SP_KEEP_BED=1 keeps it); a bed that was already up
@@ -41,7 +48,7 @@ if ! bash scripts/multinode.sh status >/dev/null 2>&1 && [ "${SP_KEEP_BED:-0}" !
   trap 'bash scripts/multinode.sh down' EXIT
 fi
 if [ $# -eq 0 ]; then
-  step "image (static build, docker build, save)" bash scripts/build-image.sh
+  step "image (static debug build, docker build, save)" env SP_PROFILE=dev bash scripts/build-image.sh
   step "multi-node bed up" bash scripts/multinode.sh up
   step "image loaded on the bed" bash scripts/multinode.sh load target/swarmpilot-image.tar
 fi

@@ -10,6 +10,7 @@ use common::multinode::{bed, leftover_pid, AlertmanagerPair, BedStack, StackSetu
 
 #[tokio::test]
 async fn two_replicas_run_healthy_on_two_managers_and_each_answers_from_the_bed() {
+    let _turn = BED_TURN.read().await;
     let stack = BedStack::deploy("smoke", StackSetup::default());
     let replicas = stack.wait_healthy(2).await;
 
@@ -83,4 +84,349 @@ fn leftovers_are_known_by_the_pid_in_their_name() {
     assert_eq!(leftover_pid("sptest_smoke_4242_0_journal"), Some(4242));
     assert_eq!(leftover_pid("monitoring_prometheus"), None);
     assert_eq!(leftover_pid("sptest_nopid"), None);
+}
+
+// ---- cluster mode's guarantees on the bed ------------------------------------------------------
+
+use common::multinode::{BedService, Replica};
+use serde_json::{json, Value};
+use std::time::{Duration, Instant};
+
+/// The leader-kill test takes the bed for itself (an election disturbs every other test); the
+/// others share it.
+static BED_TURN: tokio::sync::RwLock<()> = tokio::sync::RwLock::const_new(());
+
+const BED_RULES: &str = r#"
+rules:
+  - name: bed-scale-up
+    match: ['alertname=~"BedLoad.*"']
+    action: scale_up
+    step: 1
+    max_replicas: 5
+    cooldown: 1h
+  - name: bed-rollback
+    match: ['alertname="BedBadRollout"']
+    action: rollback
+    cooldown: 1m
+"#;
+
+/// The shipped config with this test's budget register (unique: tests share the bed) and extra
+/// settings.
+fn bed_setup(register: &str, extra: &str, replicas: u64) -> StackSetup {
+    let mut setup = StackSetup::default().only_rules(BED_RULES);
+    setup.config = format!(
+        "{}\n[cluster]\nregister_service = \"{register}\"\n{extra}\n",
+        setup.config
+    );
+    setup.replicas = replicas;
+    setup
+}
+
+/// The register service a test's replicas create, removed at the end.
+struct BedRegister(String);
+
+impl BedRegister {
+    fn new() -> Self {
+        Self(common::TestService::unique_name("register"))
+    }
+}
+
+impl Drop for BedRegister {
+    fn drop(&mut self) {
+        let _ = bed().swarm_docker(&["service", "rm", &self.0]);
+    }
+}
+
+/// Alertmanager API v2 alerts: one per (service, alertname), firing for an hour.
+fn alerts(services: &[BedService], per_service: usize) -> Value {
+    let now = std::time::SystemTime::now();
+    let at = |t: std::time::SystemTime| humantime::format_rfc3339_seconds(t).to_string();
+    let ends = now + Duration::from_secs(3600);
+    let list: Vec<Value> = services
+        .iter()
+        .flat_map(|svc| {
+            (0..per_service).map(move |k| {
+                json!({
+                    "labels": {"alertname": format!("BedLoad{k}"), "service": svc.name, "severity": "warning"},
+                    "annotations": {"summary": "bed storm"},
+                    "startsAt": at(now),
+                    "endsAt": at(ends),
+                })
+            })
+        })
+        .collect();
+    Value::Array(list)
+}
+
+/// Wait until `done` holds, or fail after `within` with `what`.
+async fn until(within: Duration, what: &str, mut done: impl FnMut() -> bool) -> Duration {
+    let started = Instant::now();
+    loop {
+        if done() {
+            return started.elapsed();
+        }
+        assert!(started.elapsed() < within, "not within {within:?}: {what}");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+/// How many actions the service's own budget log holds (one per landed action).
+fn actions_on(svc: &BedService) -> usize {
+    svc.label("swarmpilot.actions")
+        .split(',')
+        .filter(|t| !t.is_empty())
+        .count()
+}
+
+/// Every succeeded outcome in the journals of `nodes`, by service: nothing may act twice.
+fn succeeded_per_service(
+    stack: &BedStack,
+    nodes: &[&str],
+) -> std::collections::HashMap<String, usize> {
+    let mut by_service = std::collections::HashMap::new();
+    for node in nodes {
+        let journal = stack.journal_on(node);
+        for outcome in journal
+            .iter()
+            .filter(|l| l["type"] == "outcome" && l["outcome"] == "succeeded")
+        {
+            let intent = journal
+                .iter()
+                .find(|l| l["type"] == "intent" && l["id"] == outcome["id"])
+                .expect("every outcome has its intent");
+            *by_service
+                .entry(intent["service"].as_str().unwrap().to_string())
+                .or_insert(0) += 1;
+        }
+    }
+    by_service
+}
+
+#[tokio::test]
+async fn a_storm_through_the_alertmanager_pair_acts_once_per_service_within_the_clusters_budget() {
+    let _turn = BED_TURN.read().await;
+    let register = BedRegister::new();
+    // 20 services, 10 alert names each: 200 groups (the shipped route groups by alertname and
+    // service). The budget lets 15 act: per replica it would let all 20.
+    let stack = BedStack::deploy(
+        "storm",
+        bed_setup(&register.0, "[limits]\nactions_per_minute = 15\n", 2),
+    );
+    let services: Vec<BedService> = (0..20)
+        .map(|_| BedService::opted_in_unscheduled("storm", 1))
+        .collect();
+    let replicas = stack.wait_healthy(2).await;
+    let bed = bed();
+    let pair =
+        AlertmanagerPair::start(bed, [&replicas[0].url, &replicas[1].url], &stack.token).await;
+    pair.post_alerts(bed, &alerts(&services, 10));
+
+    let scaled = || {
+        services
+            .iter()
+            .filter(|s| s.desired_replicas() == 2)
+            .count()
+    };
+    let took = until(Duration::from_secs(90), "15 services scaled", || {
+        scaled() == 15
+    })
+    .await;
+    eprintln!("storm: 200 groups → 15 actions in {took:?} (group_wait 10s)");
+    // Alertmanager's retries and the second Alertmanager's deliveries change nothing more.
+    tokio::time::sleep(Duration::from_secs(15)).await;
+    assert_eq!(scaled(), 15, "the cluster's budget, not each replica's");
+    for svc in &services {
+        assert!(svc.desired_replicas() <= 2, "{} scaled twice", svc.name);
+        assert!(
+            actions_on(svc) <= 1,
+            "{}: {}",
+            svc.name,
+            svc.label("swarmpilot.actions")
+        );
+    }
+    let nodes: Vec<&str> = replicas.iter().map(|r| r.node.name.as_str()).collect();
+    let succeeded = succeeded_per_service(&stack, &nodes);
+    assert_eq!(succeeded.values().sum::<usize>(), 15, "{succeeded:?}");
+    assert!(succeeded.values().all(|&n| n == 1), "{succeeded:?}");
+    drop(pair);
+    stack.remove().await;
+}
+
+#[tokio::test]
+async fn a_replica_killed_mid_storm_loses_nothing_it_acknowledged_and_nothing_is_doubled() {
+    let _turn = BED_TURN.read().await;
+    let register = BedRegister::new();
+    let stack = BedStack::deploy("kill", bed_setup(&register.0, "", 2));
+    let services: Vec<BedService> = (0..20)
+        .map(|_| BedService::opted_in_unscheduled("kill", 1))
+        .collect();
+    let replicas = stack.wait_healthy(2).await;
+    let bed = bed();
+    let pair =
+        AlertmanagerPair::start(bed, [&replicas[0].url, &replicas[1].url], &stack.token).await;
+    pair.post_alerts(bed, &alerts(&services, 10));
+
+    let scaled = || {
+        services
+            .iter()
+            .filter(|s| s.desired_replicas() >= 2)
+            .count()
+    };
+    until(Duration::from_secs(60), "the storm started acting", || {
+        scaled() >= 1
+    })
+    .await;
+    let victim = &replicas[0].node.name;
+    let container = stack.container_on(victim).expect("the replica's container");
+    bed.docker(victim, &["kill", "--signal", "KILL", &container])
+        .unwrap_or_else(|e| panic!("kill -9 {container}: {e}"));
+    eprintln!(
+        "kill: replica on {victim} killed after {} of 20 services acted",
+        scaled()
+    );
+
+    until(Duration::from_secs(120), "every service acted on", || {
+        scaled() == 20
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(15)).await;
+    for svc in &services {
+        assert_eq!(svc.desired_replicas(), 2, "{}: once, not twice", svc.name);
+        assert_eq!(actions_on(svc), 1, "{}", svc.name);
+    }
+    let nodes: Vec<&str> = bed.managers().map(|n| n.name.as_str()).collect();
+    let succeeded = succeeded_per_service(&stack, &nodes);
+    assert!(
+        succeeded.values().all(|&n| n == 1),
+        "doubled: {succeeded:?}"
+    );
+    drop(pair);
+    stack.remove().await;
+}
+
+/// Starts a killed node again when the test ends, pass or fail: the bed outlives the test.
+struct Revive(&'static str);
+
+impl Drop for Revive {
+    fn drop(&mut self) {
+        bed().start(self.0);
+    }
+}
+
+fn current_leader() -> String {
+    bed()
+        .swarm_docker(&["node", "ls", "--format", "{{.Hostname}} {{.ManagerStatus}}"])
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_suffix(" Leader").map(String::from))
+        .expect("a leader")
+}
+
+#[tokio::test]
+async fn killing_the_leaders_engine_mid_delivery_ends_every_alert_once_without_it() {
+    let _turn = BED_TURN.write().await;
+    let register = BedRegister::new();
+    // One replica per manager, so one sits on the leader's node.
+    let stack = BedStack::deploy("leader", bed_setup(&register.0, "", 3));
+    let services: Vec<BedService> = (0..10)
+        .map(|_| BedService::opted_in_unscheduled("leader", 1))
+        .collect();
+    let replicas = stack.wait_healthy(3).await;
+    let bed = bed();
+    let leader = current_leader();
+    let on_leader: &Replica = replicas.iter().find(|r| r.node.name == leader).unwrap();
+    let elsewhere: &Replica = replicas.iter().find(|r| r.node.name != leader).unwrap();
+    // The first Alertmanager delivers to the replica whose engine is about to die.
+    let pair = AlertmanagerPair::start(bed, [&on_leader.url, &elsewhere.url], &stack.token).await;
+    let dead: &'static str = bed.node(&leader).name.clone().leak();
+
+    let killed = Instant::now();
+    bed.kill(dead);
+    let _revive = Revive(dead);
+    pair.post_alerts(bed, &alerts(&services, 1));
+    // The replica without an engine never says it acted: a retry, every time.
+    let payload = json!({"version": "4", "status": "firing", "receiver": "swarmpilot", "groupKey": "direct",
+        "alerts": [{"status": "firing", "labels": {"alertname": "BedLoad0", "service": services[0].name},
+                    "annotations": {}, "startsAt": "2026-12-02T00:00:00Z", "endsAt": "0001-01-01T00:00:00Z",
+                    "fingerprint": "direct-1"}]});
+    let answer = stack.post_webhook(on_leader, "", &payload);
+    assert_eq!(answer.status, 503, "{}", answer.body);
+
+    let scaled = || {
+        services
+            .iter()
+            .filter(|s| s.desired_replicas() >= 2)
+            .count()
+    };
+    until(
+        Duration::from_secs(150),
+        "every alert acted on after the election",
+        || scaled() == services.len(),
+    )
+    .await;
+    let last_action = killed.elapsed();
+    eprintln!(
+        "leader kill: {dead} → new leader {}, kill → last action {last_action:?}",
+        current_leader()
+    );
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    for svc in &services {
+        assert_eq!(svc.desired_replicas(), 2, "{}: exactly once", svc.name);
+    }
+    let again = stack.post_webhook(on_leader, "", &payload);
+    assert_eq!(
+        again.status, 503,
+        "still no engine, still no lie: {}",
+        again.body
+    );
+    drop(pair);
+    drop(_revive);
+    stack.remove().await;
+}
+
+#[tokio::test]
+async fn what_one_replica_did_the_others_know_even_one_on_a_fresh_node() {
+    let _turn = BED_TURN.read().await;
+    let register = BedRegister::new();
+    let stack = BedStack::deploy("fresh", bed_setup(&register.0, "", 2));
+    let svc = BedService::opted_in_unscheduled("fresh", 1);
+    let replicas = stack.wait_healthy(2).await;
+    let (a, b) = (&replicas[0], &replicas[1]);
+    let post = |replica: &Replica, fingerprint: &str| {
+        let payload = json!({"version": "4", "status": "firing", "receiver": "swarmpilot", "groupKey": "g",
+            "alerts": [{"status": "firing", "labels": {"alertname": "BedLoad0", "service": svc.name},
+                        "annotations": {}, "startsAt": "2026-12-02T00:00:00Z", "endsAt": "0001-01-01T00:00:00Z",
+                        "fingerprint": fingerprint}]});
+        let reply = stack.post_webhook(replica, "", &payload);
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        reply.json()["decisions"][0].clone()
+    };
+    assert_eq!(post(a, "f-1")["decision"], "executed");
+    // The same delivery later at the other replica (a retry, the HA peer 15 s later).
+    assert_eq!(post(b, "f-1")["decision"], "duplicate");
+    assert_eq!(post(b, "f-2")["decision"], "cooldown");
+    assert_eq!(svc.desired_replicas(), 2, "1→2, not 1→2→3");
+
+    // A third replica on the manager that had none: an empty disk, and it knows the cooldown.
+    let bed = bed();
+    bed.swarm_docker(&[
+        "service",
+        "scale",
+        "--detach",
+        &format!("{}=3", stack.service()),
+    ])
+    .unwrap();
+    let all = stack.wait_healthy(3).await;
+    let fresh = all
+        .iter()
+        .find(|r| r.node.name != a.node.name && r.node.name != b.node.name)
+        .unwrap();
+    assert!(
+        stack.journal_on(&fresh.node.name).is_empty(),
+        "a fresh node's journal"
+    );
+    let there = post(fresh, "f-3");
+    assert_eq!(there["decision"], "cooldown", "{there}");
+    assert_eq!(svc.desired_replicas(), 2);
+    stack.remove().await;
 }

@@ -41,6 +41,17 @@ impl Drop for Register {
     }
 }
 
+/// Remove the templates cluster mode kept for `services` (Swarm configs).
+fn forget_templates(services: &[&TestService]) {
+    for svc in services {
+        let label = format!("label=swarmpilot.template.service={}", svc.name);
+        let ids = docker(&["config", "ls", "--quiet", "--filter", &label]).unwrap_or_default();
+        for id in ids.lines() {
+            let _ = docker(&["config", "rm", id]);
+        }
+    }
+}
+
 /// Two replicas of one cluster: same clock, same register, their own data_dirs.
 async fn two_replicas(
     register: &Register,
@@ -106,6 +117,7 @@ async fn a_delivery_acted_on_at_one_replica_is_a_duplicate_at_the_other() {
     let later = post(&b, "TestHighCPU", &svc.name, "c-4").await;
     assert_eq!(later["decision"], "executed", "{later}");
     assert_eq!(svc.desired_replicas(), 5);
+    forget_templates(&[&svc]);
     drop((a.stop().await, b.stop().await));
 }
 
@@ -127,6 +139,7 @@ async fn the_same_alerts_at_two_replicas_at_once_act_once_per_service() {
         assert_eq!(executed, 1, "{pair:?}");
         assert_eq!(svc.force_update(), 1, "restarted once: {pair:?}");
     }
+    forget_templates(&services.iter().collect::<Vec<_>>());
     drop((a.stop().await, b.stop().await));
 }
 
@@ -154,6 +167,7 @@ async fn the_budget_per_minute_is_the_clusters() {
         .count();
     assert_eq!((executed, limited), (3, 3), "{decisions:#?}");
     assert_eq!(register.units(), 3);
+    forget_templates(&services.iter().collect::<Vec<_>>());
     drop((a.stop().await, b.stop().await));
 }
 
@@ -221,4 +235,5 @@ async fn without_its_engine_a_replica_answers_503_and_journals_nothing() {
     let retried = post(&a, "TestHighCPU", &svc.name, "away-1").await;
     assert_eq!(retried["decision"], "executed", "{retried}");
     assert_eq!(svc.desired_replicas(), 3);
+    forget_templates(&[&svc]);
 }

@@ -104,8 +104,12 @@ pub fn ensure_image() -> &'static Bed {
     let bed = bed();
     IMAGE_READY.get_or_init(|| {
         let started = Instant::now();
+        // A static debug build unless told otherwise: the image is the Dockerfile's final stage
+        // either way, and a cold release build would take most of CI's budget.
+        let profile = std::env::var("SP_PROFILE").unwrap_or_else(|_| "dev".into());
         let out = Command::new("bash")
             .arg(script("build-image.sh"))
+            .env("SP_PROFILE", profile)
             .output()
             .expect("bash runs");
         assert!(
@@ -661,6 +665,32 @@ impl BedStack {
         }
     }
 
+    /// The journal of the replica on `node` (its volume, on the node's data root, which is on
+    /// this machine's filesystem), parsed; empty when it has none.
+    pub fn journal_on(&self, node: &str) -> Vec<Value> {
+        let volume = format!("{}_journal", self.name);
+        let Ok(mountpoint) = self.bed.docker(
+            node,
+            &["volume", "inspect", "--format", "{{.Mountpoint}}", &volume],
+        ) else {
+            return Vec::new();
+        };
+        std::fs::read_to_string(Path::new(&mountpoint).join("journal.jsonl"))
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect()
+    }
+
+    /// The id of this stack's container on `node`, if one runs there.
+    pub fn container_on(&self, node: &str) -> Option<String> {
+        let filter = format!("label=com.docker.swarm.service.name={}", self.service());
+        self.bed
+            .docker(node, &["ps", "-q", "--filter", &filter])
+            .ok()
+            .and_then(|ids| ids.lines().next().map(String::from))
+    }
+
     /// POST a notification to a replica's /webhook with this stack's token.
     pub fn post_webhook(&self, replica: &Replica, query: &str, body: &Value) -> HttpReply {
         let url = format!("{}/webhook{query}", replica.url);
@@ -747,9 +777,7 @@ impl Drop for BedStack {
     }
 }
 
-/// stacks/swarmpilot.yml as the bed deploys it, written into `dir` with `replicas`. Until this
-/// image's settings know `[cluster]`, the line that turns cluster mode on is left out (the
-/// binary would refuse the unknown key and never start), with a warning saying so.
+/// stacks/swarmpilot.yml as the bed deploys it, written into `dir` with `replicas`.
 fn stack_file_for_image(dir: &Path, replicas: u64) -> PathBuf {
     let shipped = std::fs::read_to_string(root().join("stacks/swarmpilot.yml")).unwrap();
     let replicas_line = "      replicas: 2\n";
@@ -757,38 +785,10 @@ fn stack_file_for_image(dir: &Path, replicas: u64) -> PathBuf {
         shipped.contains(replicas_line),
         "stacks/swarmpilot.yml changed shape: update the bed harness"
     );
-    let mut text = shipped.replace(replicas_line, &format!("      replicas: {replicas}\n"));
-    if !image_knows_cluster_settings() {
-        let cluster_line = "      SWARMPILOT_CLUSTER__ENABLED: \"true\"\n";
-        assert!(
-            text.contains(cluster_line),
-            "stacks/swarmpilot.yml changed shape"
-        );
-        eprintln!(
-            "bed: WARNING: this build refuses the [cluster] settings; deploying the stack without SWARMPILOT_CLUSTER__ENABLED"
-        );
-        // Not a SWARMPILOT_* name: swarmpilot would read that as a setting too.
-        text = text.replace(cluster_line, "      SP_CLUSTER_MODE: pending\n");
-    }
+    let text = shipped.replace(replicas_line, &format!("      replicas: {replicas}\n"));
     let path = dir.join("swarmpilot.yml");
     std::fs::write(&path, text).unwrap();
     path
-}
-
-/// Whether the image's binary (the static build) accepts `SWARMPILOT_CLUSTER__ENABLED`.
-fn image_knows_cluster_settings() -> bool {
-    static KNOWS: OnceLock<bool> = OnceLock::new();
-    *KNOWS.get_or_init(|| {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("swarmpilot.toml"), "rules_dir = \".\"\n").unwrap();
-        let out = Command::new(root().join("target/x86_64-unknown-linux-gnu/release/swarmpilot"))
-            .arg("check")
-            .current_dir(dir.path())
-            .env("SWARMPILOT_CLUSTER__ENABLED", "true")
-            .output()
-            .expect("the image's binary runs (scripts/build-image.sh built it)");
-        !String::from_utf8_lossy(&out.stderr).contains("unknown field `cluster`")
-    })
 }
 
 /// An opted-in service of the busybox test image on the bed, removed when dropped.
@@ -827,6 +827,38 @@ impl BedService {
         let service = Self { name, bed };
         service.wait_running(replicas).await;
         service
+    }
+
+    /// `replicas` tasks that are never scheduled (a constraint no node meets): the spec is what
+    /// swarmpilot acts on, and twenty services cost no containers.
+    pub fn opted_in_unscheduled(tag: &str, replicas: u64) -> Self {
+        let bed = bed();
+        let name = TestService::unique_name(tag);
+        let replicas_arg = replicas.to_string();
+        bed.swarm_docker(&[
+            "service",
+            "create",
+            "--detach",
+            "--no-resolve-image",
+            "--name",
+            &name,
+            "--label",
+            "swarmpilot.test=true",
+            "--label",
+            "swarmpilot.enable=true",
+            "--constraint",
+            "node.labels.sptest_never==true",
+            "--replicas",
+            &replicas_arg,
+            BED_TEST_IMAGE,
+        ])
+        .unwrap_or_else(|e| panic!("service create {name}: {e}"));
+        Self { name, bed }
+    }
+
+    /// A label of the service's spec ("" when absent).
+    pub fn label(&self, label: &str) -> String {
+        self.inspect(&format!("{{{{index .Spec.Labels \"{label}\"}}}}"))
     }
 
     pub fn inspect(&self, format: &str) -> String {
@@ -882,6 +914,16 @@ impl BedService {
 impl Drop for BedService {
     fn drop(&mut self) {
         let _ = self.bed.swarm_docker(&["service", "rm", &self.name]);
+        // The templates cluster mode kept for it (Swarm configs).
+        let label = format!("label=swarmpilot.template.service={}", self.name);
+        if let Ok(ids) = self
+            .bed
+            .swarm_docker(&["config", "ls", "-q", "--filter", &label])
+        {
+            for id in ids.lines() {
+                let _ = self.bed.swarm_docker(&["config", "rm", id]);
+            }
+        }
     }
 }
 
@@ -923,6 +965,22 @@ impl AlertmanagerPair {
         first.wait_ready(bed).await;
         second.wait_ready(bed).await;
         Self { first, second }
+    }
+
+    /// POST `alerts` (Alertmanager's API v2 shape, a JSON array) to both, as Prometheus does.
+    pub fn post_alerts(&self, bed: &Bed, alerts: &Value) {
+        for am in [&self.first, &self.second] {
+            let url = format!("{}/api/v2/alerts", am.url);
+            let reply = bed
+                .http(
+                    "POST",
+                    &url,
+                    &["Content-Type: application/json"],
+                    Some(&alerts.to_string()),
+                )
+                .unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(reply.status, 200, "{url}: {}", reply.body);
+        }
     }
 
     /// `amtool alert add` on both, as Prometheus sends every alert to every Alertmanager.
