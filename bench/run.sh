@@ -194,4 +194,5 @@ echo
 echo "| 200-alert notification | parse | match vs 100 rules | whole pipeline, 10 alerts in cooldown | … 10 duplicates |"
 echo "|---|---|---|---|---|"
 echo "| criterion mean | $(est notification_200_alerts/parse) µs | $(est notification_200_alerts/match_100_rules) µs | $(est hot_path_10_alerts_in_cooldown) µs | $(est hot_path_10_alerts_duplicate) µs |"
+echo "| … in cluster mode ([cluster] enabled) | | | $(est hot_path_10_alerts_in_cooldown_cluster_mode) µs | $(est hot_path_10_alerts_duplicate_cluster_mode) µs |"
 } | tee bench/results.md
