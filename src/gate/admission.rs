@@ -44,10 +44,24 @@ impl Gate {
         kind: ActionKind,
         delivery: DeliveryKey,
     ) -> Result<(), Refusal> {
+        self.recent_window(alert, service, kind, delivery)
+            .map_err(|(refusal, _)| refusal)
+    }
+
+    /// As [`Gate::recent`], saying with a refusal whether the window behind it is held (its
+    /// action has not finished): cluster mode answers those with a retry, not a refusal.
+    pub fn recent_window(
+        &self,
+        alert: &Alert,
+        service: &str,
+        kind: ActionKind,
+        delivery: DeliveryKey,
+    ) -> Result<(), (Refusal, bool)> {
         let key = (service.to_string(), kind);
         let window = self.memory.window(&key);
+        let held = matches!(window, Some((Window::Held, _)));
         if window.is_some_and(|(_, started_by)| started_by == delivery) {
-            return Err(Refusal::new(
+            let refusal = Refusal::new(
                 Decision::Duplicate,
                 format!(
                     "this alert (fingerprint {}, startsAt {}, {}) was already handled by this rule",
@@ -55,49 +69,51 @@ impl Gate {
                     alert.starts_at,
                     alert.status.as_str()
                 ),
-            ));
+            );
+            return Err((refusal, held));
         }
         match window {
-            Some((Window::Running(left), _)) => Err(Refusal::new(
-                Decision::Cooldown,
-                format!("{kind} on {service} ran recently; {} of cooldown left", fmt_secs(left)),
+            Some((Window::Running(left), _)) => Err((
+                Refusal::new(
+                    Decision::Cooldown,
+                    format!("{kind} on {service} ran recently; {} of cooldown left", fmt_secs(left)),
+                ),
+                false,
             )),
             // Our own action on it is still queued or running: the service is busy with it.
-            Some((Window::Held, _)) => Err(Refusal::new(
-                Decision::Busy,
-                format!("an earlier {kind} on {service} has not finished yet; its cooldown starts when it lands"),
+            Some((Window::Held, _)) => Err((
+                Refusal::new(
+                    Decision::Busy,
+                    format!("an earlier {kind} on {service} has not finished yet; its cooldown starts when it lands"),
+                ),
+                true,
             )),
             None if kind == ActionKind::ScaleDown => self.anti_flap(service),
             None => Ok(()),
         }
     }
 
-    fn anti_flap(&self, service: &str) -> Result<(), Refusal> {
+    fn anti_flap(&self, service: &str) -> Result<(), (Refusal, bool)> {
         match self.memory.window(&(service.to_string(), ActionKind::ScaleUp)) {
-            Some((Window::Running(left), _)) => Err(Refusal::new(
-                Decision::Cooldown,
-                format!(
-                    "scale_up on {service} ran recently; scale_down waits {} (anti-flap)",
-                    fmt_secs(left)
+            Some((Window::Running(left), _)) => Err((
+                Refusal::new(
+                    Decision::Cooldown,
+                    format!(
+                        "scale_up on {service} ran recently; scale_down waits {} (anti-flap)",
+                        fmt_secs(left)
+                    ),
                 ),
+                false,
             )),
-            Some((Window::Held, _)) => Err(Refusal::new(
-                Decision::Busy,
-                format!("a scale_up on {service} has not finished yet; scale_down waits for it and its cooldown (anti-flap)"),
+            Some((Window::Held, _)) => Err((
+                Refusal::new(
+                    Decision::Busy,
+                    format!("a scale_up on {service} has not finished yet; scale_down waits for it and its cooldown (anti-flap)"),
+                ),
+                true,
             )),
             None => Ok(()),
         }
-    }
-
-    /// Whether the window on (service, `kind`) — or on its scale_up, which a scale_down waits
-    /// for — is held by an action that has not finished (or, in cluster mode, landed).
-    pub fn held(&self, service: &str, kind: ActionKind) -> bool {
-        let mut keys = vec![(service.to_string(), kind)];
-        if kind == ActionKind::ScaleDown {
-            keys.push((service.to_string(), ActionKind::ScaleUp));
-        }
-        keys.iter()
-            .any(|key| matches!(self.memory.window(key), Some((Window::Held, _))))
     }
 
     /// Whether a budget is spent, spending nothing: admission refuses before the Docker read.

@@ -221,17 +221,13 @@ impl Pipeline {
         kind: ActionKind,
         delivery: DeliveryKey,
     ) -> Result<(), NotAdmitted> {
-        let refusal = match self.gate.recent(alert, name, kind, delivery) {
-            Ok(()) => return Ok(()),
-            Err(refusal) => refusal,
-        };
-        let may_be_held = matches!(refusal.decision, Decision::Busy | Decision::Duplicate);
-        if self.cluster.is_some() && may_be_held && self.gate.held(name, kind) {
-            return Err(NotAdmitted::Unavailable(format!(
+        match self.gate.recent_window(alert, name, kind, delivery) {
+            Ok(()) => Ok(()),
+            Err((_, true)) if self.cluster.is_some() => Err(NotAdmitted::Unavailable(format!(
                 "an earlier {kind} on {name} is admitted here but has not landed yet"
-            )));
+            ))),
+            Err((refusal, _)) => Err(refusal.into()),
         }
-        Err(refusal.into())
     }
 
     /// The gate's decision on a fresh read; `None` when Docker is away (admitted now, the target

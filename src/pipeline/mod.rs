@@ -270,7 +270,7 @@ impl Pipeline {
                 records.push(record);
             }
         }
-        if let Some(cluster) = &self.cluster {
+        if let (Some(cluster), false) = (&self.cluster, pending.is_empty()) {
             self.await_claims(cluster, &mut records, &mut pending)
                 .await?;
         }
