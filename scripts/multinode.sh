@@ -36,12 +36,14 @@ set -euo pipefail
 BED=${SP_BED_DIR:-/var/lib/swarmpilot-bed}
 NODES=(1 2 3 4)        # mn1-mn3 managers, mn4 a worker
 MANAGERS=3
-PREFIX=spbed           # namespaces spbed-sw, spbed-mn1…; cgroups /spbed/mnN
-NET=192.168.213        # the bed's /24: switch .1, node N .(10+N)
-OVERLAY_POOL=10.213.0.0/16
+# A second bed beside the first (two sessions on one machine) needs its own SP_BED_DIR,
+# SP_BED_NAME and SP_BED_NET; tests find all three through `info`.
+PREFIX=${SP_BED_NAME:-spbed}   # namespaces spbed-sw, spbed-mn1…; cgroups /spbed/mnN
+NET=${SP_BED_NET:-192.168.213} # the bed's /24: switch .1, node N .(10+N)
+OVERLAY_POOL=10.213.0.0/16     # each bed is its own swarm: the pools never meet
 SWITCH_NS=/run/netns/$PREFIX-sw
 TEST_IMAGE=swarmpilot-test/busybox:1
-LOCK=/run/lock/swarmpilot-bed.lock
+LOCK=/run/lock/swarmpilot-bed-$PREFIX.lock
 
 log() { printf 'multinode: %s\n' "$*" >&2; }
 die() { log "$*"; exit 1; }
@@ -53,6 +55,10 @@ case "$BED" in
   /?*/?*) ;;
   *) die "SP_BED_DIR=$BED: give an absolute path at least two levels deep" ;;
 esac
+[[ "$PREFIX" =~ ^[a-z][a-z0-9]{0,7}$ ]] || die "SP_BED_NAME=$PREFIX: 1-8 lower-case letters and digits"
+# Private ranges only: the bed's addresses must never be someone else's.
+[[ "$NET" =~ ^(10\.[0-9]{1,3}|172\.(1[6-9]|2[0-9]|3[01])|192\.168)\.[0-9]{1,3}$ ]] ||
+  die "SP_BED_NET=$NET: the first three octets of a private /24 (10.x.y, 172.16-31.y, 192.168.y)"
 
 node_ns() { echo "/run/netns/$PREFIX-mn$1"; }
 node_dir() { echo "$BED/mn$1"; }
