@@ -153,8 +153,10 @@ async fn a_thousand_groups_in_a_second_for_200_services_stay_within_budgets_and_
             .collect::<Vec<_>>()
     );
     assert_eq!(answers.len(), GROUPS, "every group acknowledged with 200");
+    // Latency targets live in the benchmarks (bench/run.sh); this bound only says that no group
+    // stalls behind the storm (a lock held across a Docker call would take tens of seconds).
     assert!(
-        slowest < Duration::from_secs(1),
+        slowest < Duration::from_secs(5),
         "a group waited {slowest:?}"
     );
 
