@@ -4,7 +4,7 @@
 //! until `docker.retry_for`. A backup's run is followed to its end.
 //!
 //! Every update carries the action's id as a service label
-//! ([`ACTION_LABEL`](crate::model::ACTION_LABEL)), so an update whose answer was lost is decided
+//! ([`ACTION_LABEL`]), so an update whose answer was lost is decided
 //! by a re-read, never by the error: `succeeded` when the read shows the id, `expired` only once
 //! a read proves it did not land.
 //!

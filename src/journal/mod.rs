@@ -172,7 +172,7 @@ impl Journal {
         Self::open_with(dir, None)
     }
 
-    /// As [`Journal::open`], compacting first; `Replayed` holds what was kept.
+    /// As `Journal::open` (test-support builds), compacting first; `Replayed` holds what was kept.
     pub fn open_compacted(
         dir: &Path,
         compaction: Compaction,
