@@ -158,6 +158,14 @@ fn alerts(services: &[BedService], per_service: usize) -> Value {
     Value::Array(list)
 }
 
+/// A notification of one firing `BedLoad0` alert about `service`, posted straight to a replica.
+fn one_alert(service: &str, fingerprint: &str) -> Value {
+    json!({"version": "4", "status": "firing", "receiver": "swarmpilot", "groupKey": "direct",
+        "alerts": [{"status": "firing", "labels": {"alertname": "BedLoad0", "service": service},
+                    "annotations": {}, "startsAt": "2026-12-02T00:00:00Z",
+                    "endsAt": "0001-01-01T00:00:00Z", "fingerprint": fingerprint}]})
+}
+
 /// Wait until `done` holds, or fail after `within` with `what`.
 async fn until(within: Duration, what: &str, mut done: impl FnMut() -> bool) -> Duration {
     let started = Instant::now();
@@ -345,10 +353,7 @@ async fn killing_the_leaders_engine_mid_delivery_ends_every_alert_once_without_i
     let _revive = Revive(dead);
     pair.post_alerts(bed, &alerts(&services, 1));
     // The replica without an engine never says it acted: a retry, every time.
-    let payload = json!({"version": "4", "status": "firing", "receiver": "swarmpilot", "groupKey": "direct",
-        "alerts": [{"status": "firing", "labels": {"alertname": "BedLoad0", "service": services[0].name},
-                    "annotations": {}, "startsAt": "2026-12-02T00:00:00Z", "endsAt": "0001-01-01T00:00:00Z",
-                    "fingerprint": "direct-1"}]});
+    let payload = one_alert(&services[0].name, "direct-1");
     let answer = stack.post_webhook(on_leader, "", &payload);
     assert_eq!(answer.status, 503, "{}", answer.body);
 
@@ -393,10 +398,7 @@ async fn what_one_replica_did_the_others_know_even_one_on_a_fresh_node() {
     let replicas = stack.wait_healthy(2).await;
     let (a, b) = (&replicas[0], &replicas[1]);
     let post = |replica: &Replica, fingerprint: &str| {
-        let payload = json!({"version": "4", "status": "firing", "receiver": "swarmpilot", "groupKey": "g",
-            "alerts": [{"status": "firing", "labels": {"alertname": "BedLoad0", "service": svc.name},
-                        "annotations": {}, "startsAt": "2026-12-02T00:00:00Z", "endsAt": "0001-01-01T00:00:00Z",
-                        "fingerprint": fingerprint}]});
+        let payload = one_alert(&svc.name, fingerprint);
         let reply = stack.post_webhook(replica, "", &payload);
         assert_eq!(reply.status, 200, "{}", reply.body);
         reply.json()["decisions"][0].clone()
