@@ -3,7 +3,7 @@
 # peer (FastAPI), all measured in this one run on this machine; prints a markdown table of the
 # figures and ratios and writes it to bench/results.md.
 #
-#   bash bench/run.sh                 # full run (about 4 minutes)
+#   bash bench/run.sh                 # full run (about 6 minutes)
 #   SECONDS_PER_RUN=3 bash bench/run.sh   # shorter runs
 #
 # Needs the kit in ../shared/bench (KIT=... to point elsewhere) and a local swarm
@@ -19,7 +19,7 @@ WORK=$(mktemp -d)
 PIDS=()
 cleanup() {
   for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-  docker service rm bench_react >/dev/null 2>&1 || true
+  docker service rm bench_react bench_register >/dev/null 2>&1 || true
   rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -64,7 +64,7 @@ for data, duplicate in (("data", False), ("data-dup", True)):
             f.write(json.dumps({"type": "outcome", "id": f"warm-{i}", "time_ms": now, "outcome": "succeeded",
                 "reason": "", "change": change}) + "\n")
 PY
-config() { # port data_dir
+config() { # port data_dir [extra TOML]
 cat <<TOML
 listen = "127.0.0.1:$1"
 rules_dir = "$ROOT/bench/rules"
@@ -76,17 +76,25 @@ max_body_bytes = 1048576
 requests_per_second_per_client = 0
 actions_per_minute = 0
 actions_per_service_per_hour = 0
+${3:-}
 TOML
 }
 config 19000 "$WORK/data" >"$WORK/swarmpilot.toml"
 config 19003 "$WORK/data-dup" >"$WORK/swarmpilot-dup.toml"
+# The cooldown path again in cluster mode (the same journal: cluster mode refuses from the same
+# memory, and reads the swarm only for what it may admit).
+cp -r "$WORK/data" "$WORK/data-cluster"
+config 19004 "$WORK/data-cluster" "$(printf '[cluster]\nenabled = true\nregister_service = "bench_register"')" \
+  >"$WORK/swarmpilot-cluster.toml"
 RUST_LOG=${BENCH_LOG:-info} ./target/release/swarmpilot serve --config "$WORK/swarmpilot.toml" 2>"$WORK/swarmpilot.log" &
 SP=$!; PIDS+=("$SP")
 RUST_LOG=${BENCH_LOG:-info} ./target/release/swarmpilot serve --config "$WORK/swarmpilot-dup.toml" 2>"$WORK/swarmpilot-dup.log" &
 PIDS+=($!)
+RUST_LOG=${BENCH_LOG:-info} ./target/release/swarmpilot serve --config "$WORK/swarmpilot-cluster.toml" 2>"$WORK/swarmpilot-cluster.log" &
+PIDS+=($!)
 ./target/floor/release/floor 127.0.0.1:19001 & PIDS+=($!)
 bench/.venv/bin/uvicorn app:app --port 19002 --workers 2 --app-dir "$KIT/baseline_py" --log-level warning & PIDS+=($!)
-wait_port 19000; wait_port 19001; wait_port 19002; wait_port 19003
+wait_port 19000; wait_port 19001; wait_port 19002; wait_port 19003; wait_port 19004
 sleep 1
 RSS_IDLE=$(rss_kb "$SP")
 
@@ -96,6 +104,9 @@ echo "$answer" | grep -q '"decision":"cooldown"' || { log "swarmpilot is not on 
 answer=$(curl -s -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \
   --data @"$KIT/payloads/storm10.json" http://127.0.0.1:19003/webhook)
 echo "$answer" | grep -q '"decision":"duplicate"' || { log "swarmpilot is not on the duplicate path: $answer"; exit 1; }
+answer=$(curl -s -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \
+  --data @"$KIT/payloads/storm10.json" http://127.0.0.1:19004/webhook)
+echo "$answer" | grep -q '"decision":"cooldown"' || { log "swarmpilot in cluster mode is not on the cooldown path: $answer"; exit 1; }
 
 wrk_run() { # url -> "rps p99_ms"
   BODY="$KIT/payloads/storm10.json" TOKEN=$TOKEN wrk -t1 -c32 -d"${DUR}s" -s "$KIT/post.lua" --latency "$1" >"$WORK/wrk.out"
@@ -110,16 +121,19 @@ wrk_run() { # url -> "rps p99_ms"
 ROUNDS=${ROUNDS:-3}
 log "(1) throughput, storm10.json, wrk -t1 -c32 -d${DUR}s, floor and swarmpilot interleaved x$ROUNDS"
 ( peak=0; while kill -0 "$SP" 2>/dev/null; do r=$(rss_kb "$SP"); [ "$r" -gt "$peak" ] && peak=$r && echo "$peak" >"$WORK/peak"; sleep 0.2; done ) & SAMPLER=$!
-: >"$WORK/floor.runs"; : >"$WORK/sp.runs"; : >"$WORK/dup.runs"
+: >"$WORK/floor.runs"; : >"$WORK/sp.runs"; : >"$WORK/dup.runs"; : >"$WORK/cluster.runs"
 for _ in $(seq 1 "$ROUNDS"); do
   wrk_run http://127.0.0.1:19001/webhook >>"$WORK/floor.runs"
   wrk_run http://127.0.0.1:19000/webhook >>"$WORK/sp.runs"
   wrk_run http://127.0.0.1:19003/webhook >>"$WORK/dup.runs"
+  wrk_run http://127.0.0.1:19004/webhook >>"$WORK/cluster.runs"
 done
 median() { sort -n -k1,1 "$1" | awk '{a[NR]=$0} END {print a[int((NR+1)/2)]}'; }
 read -r FLOOR_RPS FLOOR_P99 < <(median "$WORK/floor.runs")
 read -r SP_RPS SP_P99 < <(median "$WORK/sp.runs")
 read -r DUP_RPS DUP_P99 < <(median "$WORK/dup.runs")
+read -r CLUSTER_RPS CLUSTER_P99 < <(median "$WORK/cluster.runs")
+CLUSTER_VS_LOCAL=$(paste "$WORK/cluster.runs" "$WORK/sp.runs" | awk '{printf "%.2f ", $1/$3}')
 RATIOS=$(paste "$WORK/sp.runs" "$WORK/floor.runs" | awk '{printf "%.2f ", $1/$3}')
 DUP_RATIOS=$(paste "$WORK/dup.runs" "$WORK/floor.runs" | awk '{printf "%.2f ", $1/$3}')
 read -r PY_RPS PY_P99 < <(wrk_run http://127.0.0.1:19002/webhook)
@@ -180,6 +194,7 @@ echo "| measure | swarmpilot | floor | Python peer | ratio | target |"
 echo "|---|---|---|---|---|---|"
 echo "| /webhook req/s, storm10, all in cooldown (wrk -c32, ${DUR}s; median of $ROUNDS interleaved runs) | ${SP_RPS} | ${FLOOR_RPS} | ${PY_RPS} | $(ratio "$SP_RPS" "$FLOOR_RPS")× floor (per round: ${RATIOS% }), $(ratio "$SP_RPS" "$PY_RPS")× Python | ≥ 0.9× floor, ≥ 30× Python |"
 echo "| /webhook req/s, storm10 repeated: every alert a duplicate (same run) | ${DUP_RPS} | ${FLOOR_RPS} | | $(ratio "$DUP_RPS" "$FLOOR_RPS")× floor (per round: ${DUP_RATIOS% }) | ≥ 0.9× floor |"
+echo "| … all in cooldown, in cluster mode ([cluster] enabled; same run) | ${CLUSTER_RPS} | ${FLOOR_RPS} | | $(ratio "$CLUSTER_RPS" "$SP_RPS")× local mode (per round: ${CLUSTER_VS_LOCAL% }) | ≥ 0.9× local mode |"
 echo "| p99 at max throughput (wrk) | ${SP_P99} ms (duplicates: ${DUP_P99} ms) | ${FLOOR_P99} ms | ${PY_P99} ms | | |"
 echo "| p99 at a fixed 5,000 req/s, open loop (${DUR}s) | ${FIXED_P99} ms ($FIXED_ERR errors) | | | | < 10 ms |"
 echo "| webhook receipt → Docker update returned (client round trip, ?wait=true, n=$REACT_N) | p50 ${REACT_P50} ms, p99 ${REACT_P99} ms | | | | p99 < 50 ms |"

@@ -201,7 +201,28 @@ fn check(config: Option<PathBuf>) -> Result<(), CliError> {
         rules.len(),
         settings.rules_dir.display()
     );
+    check_placement(&settings, &rules);
     Ok(())
+}
+
+/// Warnings, never errors: a config is valid whether or not the swarm is reachable from where
+/// `check` runs (CI, a laptop), so an unreachable engine is a note on stderr.
+fn check_placement(settings: &Settings, rules: &crate::rules::RuleSet) {
+    let read = || -> Result<Vec<String>, CliError> {
+        let runtime = tokio::runtime::Runtime::new().map_err(CliError::Runtime)?;
+        Ok(runtime.block_on(async {
+            let docker = companion::connect(&settings.docker).await?;
+            companion::placement::check(&docker, &settings.opt_in_label, rules).await
+        })?)
+    };
+    match read() {
+        Ok(warnings) => {
+            for warning in warnings {
+                eprintln!("warning: {warning}");
+            }
+        }
+        Err(e) => eprintln!("note: placement of opted-in services not checked: {e}"),
+    }
 }
 
 fn plan(config: Option<PathBuf>, payload: PathBuf) -> Result<(), CliError> {

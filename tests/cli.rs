@@ -367,3 +367,48 @@ fn the_dockerfile_build_stage_copies_every_file_the_manifest_needs() {
         .unwrap();
     assert!(out.status.success(), "{}", text(&out.stderr));
 }
+
+/// `check` reads the swarm it is pointed at: a ceiling the placement cannot hold is a warning
+/// with the arithmetic, the config still passes.
+#[test]
+fn check_warns_when_a_services_max_replicas_exceeds_what_its_placement_allows() {
+    common::swarm::require_docker();
+    let svc = common::swarm::TestService::opted_in_with(
+        "placement",
+        &[
+            "--label",
+            "swarmpilot.test=true",
+            "--label",
+            "swarmpilot.max_replicas=3",
+            "--replicas",
+            "0",
+            "--replicas-max-per-node",
+            "1",
+            "--constraint",
+            "node.role==manager",
+        ],
+        common::swarm::TEST_IMAGE,
+        &[],
+    );
+    let nodes = common::swarm::docker(&["node", "ls", "-q"]).unwrap();
+    let managers = nodes.lines().count();
+    let out = check_with_env(&[]);
+    let stderr = text(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let expected = format!(
+        "warning: service {}: label swarmpilot.max_replicas=3 exceeds what its placement allows on the current nodes: {managers} ({managers} eligible node(s) × max_replicas_per_node 1)",
+        svc.name
+    );
+    assert!(stderr.contains(&expected), "{expected}\nnot in:\n{stderr}");
+}
+
+#[test]
+fn check_without_a_reachable_engine_notes_it_and_passes() {
+    let out = check_with_env(&[("SWARMPILOT_DOCKER__HOST", "unix:///nonexistent/docker.sock")]);
+    let stderr = text(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("note: placement of opted-in services not checked"),
+        "{stderr}"
+    );
+}

@@ -239,7 +239,10 @@ async fn a_storm_through_the_alertmanager_pair_acts_once_per_service_within_the_
         scaled() == 15
     })
     .await;
-    eprintln!("storm: 200 groups → 15 actions in {took:?} (group_wait 10s)");
+    figure(
+        "storm",
+        &format!("200 groups through the Alertmanager pair, budget 15/min → 15 actions in {took:.1?} (incl. group_wait 10 s)"),
+    );
     // Alertmanager's retries and the second Alertmanager's deliveries change nothing more.
     tokio::time::sleep(Duration::from_secs(15)).await;
     assert_eq!(scaled(), 15, "the cluster's budget, not each replica's");
@@ -288,15 +291,16 @@ async fn a_replica_killed_mid_storm_loses_nothing_it_acknowledged_and_nothing_is
     let container = stack.container_on(victim).expect("the replica's container");
     bed.docker(victim, &["kill", "--signal", "KILL", &container])
         .unwrap_or_else(|e| panic!("kill -9 {container}: {e}"));
-    eprintln!(
-        "kill: replica on {victim} killed after {} of 20 services acted",
-        scaled()
-    );
+    let acted_before = scaled();
 
-    until(Duration::from_secs(120), "every service acted on", || {
+    let took = until(Duration::from_secs(120), "every service acted on", || {
         scaled() == 20
     })
     .await;
+    figure(
+        "replica kill",
+        &format!("kill -9 of a replica after {acted_before} of 20 services acted → all 20 acted {took:.1?} later, each once"),
+    );
     tokio::time::sleep(Duration::from_secs(15)).await;
     for svc in &services {
         assert_eq!(svc.desired_replicas(), 2, "{}: once, not twice", svc.name);
@@ -357,10 +361,11 @@ async fn killing_the_leaders_engine_mid_delivery_ends_every_alert_once_without_i
     let answer = stack.post_webhook(on_leader, "", &payload);
     assert_eq!(answer.status, 503, "{}", answer.body);
 
+    // During the election no manager answers: not scaled yet, as far as anyone can tell.
     let scaled = || {
         services
             .iter()
-            .filter(|s| s.desired_replicas() >= 2)
+            .filter(|s| s.try_desired_replicas().is_some_and(|n| n >= 2))
             .count()
     };
     until(
@@ -370,9 +375,12 @@ async fn killing_the_leaders_engine_mid_delivery_ends_every_alert_once_without_i
     )
     .await;
     let last_action = killed.elapsed();
-    eprintln!(
-        "leader kill: {dead} → new leader {}, kill → last action {last_action:?}",
-        current_leader()
+    figure(
+        "leader kill",
+        &format!(
+            "kill -9 of the leader's dockerd ({dead} → new leader {}), 10 alerts during the election → last action {last_action:.1?} after the kill, each once",
+            current_leader()
+        ),
     );
     tokio::time::sleep(Duration::from_secs(10)).await;
     for svc in &services {
@@ -431,4 +439,245 @@ async fn what_one_replica_did_the_others_know_even_one_on_a_fresh_node() {
     assert_eq!(there["decision"], "cooldown", "{there}");
     assert_eq!(svc.desired_replicas(), 2);
     stack.remove().await;
+}
+
+const ROLLBACK_RULES: &str = r#"
+rules:
+  - name: bed-scale-up
+    match: ['alertname="BedLoad0"']
+    action: scale_up
+    step: 1
+    max_replicas: 3
+    cooldown: 0s
+  - name: bed-rollback
+    match: ['alertname="BedBadRollout"']
+    action: rollback
+    cooldown: 0s
+"#;
+
+/// Makes a drained node active again when the test ends, pass or fail.
+struct Undrain(String);
+
+impl Drop for Undrain {
+    fn drop(&mut self) {
+        let _ = bed().swarm_docker(&["node", "update", "--availability", "active", &self.0]);
+    }
+}
+
+#[tokio::test]
+async fn rollback_history_holds_across_replicas_and_after_a_replica_moves() {
+    // Draining a manager moves other tests' tasks too: the bed is this test's alone.
+    let _turn = BED_TURN.write().await;
+    let register = BedRegister::new();
+    let mut setup = bed_setup(&register.0, "", 2);
+    setup.scaling_rules = ROLLBACK_RULES.into();
+    let stack = BedStack::deploy("rollback", setup);
+    let svc = BedService::opted_in("rollback", 1, &["--env", "V=1"]).await;
+    let replicas = stack.wait_healthy(2).await;
+    let (a, b) = (&replicas[0], &replicas[1]);
+    let env = || svc.inspect("{{json .Spec.TaskTemplate.ContainerSpec.Env}}");
+    let post = |replica: &Replica, alertname: &str, fingerprint: &str| {
+        let mut payload = one_alert(&svc.name, fingerprint);
+        payload["alerts"][0]["labels"]["alertname"] = alertname.into();
+        let reply = stack.post_webhook(replica, "", &payload);
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        reply.json()["decisions"][0].clone()
+    };
+
+    // a acts on v1 (and keeps it for the cluster); then v2 rolls out, and a scale after it makes
+    // Swarm's own PreviousSpec v2 as well.
+    assert_eq!(post(a, "BedLoad0", "rb-1")["decision"], "executed");
+    bed()
+        .swarm_docker(&[
+            "service",
+            "update",
+            "--detach=false",
+            "--env-add",
+            "V=2",
+            &svc.name,
+        ])
+        .unwrap();
+    assert!(env().contains("V=2"), "{}", env());
+    assert_eq!(post(a, "BedLoad0", "rb-2")["decision"], "executed");
+
+    // a's node is drained: its replica moves to the manager that had none (an empty disk).
+    let moved_from = a.node.name.clone();
+    bed()
+        .swarm_docker(&["node", "update", "--availability", "drain", &moved_from])
+        .unwrap();
+    let _undrain = Undrain(moved_from.clone());
+    let mut moved = None;
+    until(Duration::from_secs(120), "a's replica moved", || {
+        let tasks = stack.tasks();
+        let running: Vec<&String> = tasks
+            .iter()
+            .filter(|(_, state)| state.starts_with("Running"))
+            .map(|(node, _)| node)
+            .collect();
+        moved = running
+            .iter()
+            .find(|n| ***n != moved_from && ***n != b.node.name)
+            .filter(|n| running.len() == 2 && stack.healthy_on(n))
+            .map(|n| n.to_string());
+        moved.is_some()
+    })
+    .await;
+    let fresh = stack
+        .wait_healthy(2)
+        .await
+        .into_iter()
+        .find(|r| Some(&r.node.name) == moved.as_ref())
+        .expect("the moved replica");
+    assert!(
+        stack.journal_on(&fresh.node.name).is_empty(),
+        "a fresh node's journal"
+    );
+
+    // The moved replica never saw v1, and Swarm's PreviousSpec is v2: the cluster's history.
+    let back = post(&fresh, "BedBadRollout", "rb-3");
+    assert_eq!(back["decision"], "executed", "{back}");
+    assert!(
+        env().contains("V=1") && !env().contains("V=2"),
+        "v1 is back: {}",
+        env()
+    );
+    assert!(!svc.label("swarmpilot.rolled_back_from").is_empty());
+    // b, which saw neither template, never rolls forward to the one rolled back from.
+    let again = post(b, "BedBadRollout", "rb-4");
+    assert_eq!(again["decision"], "refused", "{again}");
+    assert!(env().contains("V=1"), "{}", env());
+
+    let kept = bed()
+        .swarm_docker(&[
+            "config",
+            "ls",
+            "--quiet",
+            "--filter",
+            &format!("label=swarmpilot.template.service={}", svc.name),
+        ])
+        .unwrap();
+    assert_eq!(kept.lines().count(), 2, "v1 and v2 kept as configs: {kept}");
+    for id in kept.lines() {
+        let _ = bed().swarm_docker(&["config", "rm", id]);
+    }
+    drop(_undrain);
+    stack.remove().await;
+}
+
+// ---- figures for bench/cluster.sh --------------------------------------------------------------
+
+/// A figure for bench/cluster.sh, which collects these lines into bench/cluster-results.md.
+fn figure(name: &str, text: &str) {
+    eprintln!("FIGURE {name}: {text}");
+}
+
+const ADMISSION_RULES: &str = r#"
+rules:
+  - name: admission-up
+    match: ['alertname="AdmissionUp"']
+    action: scale_up
+    step: 1
+    max_replicas: 2
+    cooldown: 0s
+  - name: admission-down
+    match: ['alertname="AdmissionDown"']
+    action: scale_down
+    step: 1
+    min_replicas: 1
+    cooldown: 0s
+"#;
+
+/// p50 and p99 (nearest rank) in milliseconds.
+fn percentiles_ms(mut took: Vec<Duration>) -> (f64, f64) {
+    took.sort();
+    let at = |q: f64| {
+        let rank = ((took.len() - 1) as f64 * q).round() as usize;
+        took[rank].as_secs_f64() * 1000.0
+    };
+    (at(0.5), at(0.99))
+}
+
+/// Admitted actions, alternately up (1→2) and down (2→1) on one unscheduled service, each
+/// answered before the next is sent; the answers' times as curl measured them, by the
+/// webhook's query ("" or "?wait=true").
+async fn admission_times(
+    stack: &BedStack,
+    replicas: &[Replica],
+    rounds: usize,
+) -> Vec<Vec<Duration>> {
+    let svc = BedService::opted_in_unscheduled("admission", 1);
+    let mut times = vec![Vec::new(), Vec::new()];
+    for round in 0..rounds {
+        for (query, times) in ["", "?wait=true"].iter().zip(times.iter_mut()) {
+            for (alertname, replicas_after) in [("AdmissionUp", 2), ("AdmissionDown", 1)] {
+                let replica = &replicas[round % replicas.len()];
+                let fingerprint = format!("{alertname}-{round}-{}", query.len());
+                let payload = json!({"version": "4", "status": "firing", "receiver": "swarmpilot",
+                    "groupKey": "admission", "alerts": [{"status": "firing",
+                    "labels": {"alertname": alertname, "service": svc.name}, "annotations": {},
+                    "startsAt": "2026-12-02T00:00:00Z", "endsAt": "0001-01-01T00:00:00Z",
+                    "fingerprint": fingerprint}]});
+                let reply = stack.post_webhook(replica, query, &payload);
+                assert_eq!(reply.status, 200, "{}", reply.body);
+                assert_eq!(
+                    reply.json()["decisions"][0]["decision"],
+                    "executed",
+                    "{}",
+                    reply.body
+                );
+                // Local mode answers before it acts: the next alert waits for this one's update.
+                until(Duration::from_secs(20), "the update landed", || {
+                    svc.desired_replicas() == replicas_after
+                })
+                .await;
+                if round > 0 {
+                    // The first round warms connections and caches up.
+                    times.push(reply.took);
+                }
+            }
+        }
+    }
+    times
+}
+
+/// Issue 13 §6: what cluster mode adds to an admitted action on the bed, against local mode
+/// (one replica, as deployed before cluster mode), with the budgets on (cluster mode then
+/// writes the register per action).
+#[tokio::test]
+#[ignore = "a measurement, not a check: bench/cluster.sh runs it"]
+async fn admission_cost_cluster_vs_local() {
+    let _turn = BED_TURN.write().await;
+    let rounds: usize = std::env::var("SP_BENCH_ROUNDS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(31);
+    let limits = "[limits]\nactions_per_minute = 10000\nactions_per_service_per_hour = 10000\n";
+    for (mode, cluster, replicas) in [("local", false, 1), ("cluster", true, 2)] {
+        let register = BedRegister::new();
+        let mut setup = StackSetup::default().only_rules(ADMISSION_RULES);
+        setup.config = format!(
+            "{}\n{limits}\n[cluster]\nregister_service = \"{}\"\n",
+            setup.config, register.0
+        );
+        setup.cluster = cluster;
+        setup.replicas = replicas;
+        let stack = BedStack::deploy(&format!("adm{mode}"), setup);
+        let running = stack.wait_healthy(replicas as usize).await;
+        let times = admission_times(&stack, &running, rounds).await;
+        for (what, took) in [
+            "answer (what Alertmanager waits for)",
+            "answer with ?wait=true (update returned)",
+        ]
+        .iter()
+        .zip(times)
+        {
+            let n = took.len();
+            let (p50, p99) = percentiles_ms(took);
+            figure(
+                &format!("admission {mode}"),
+                &format!("{what}: p50 {p50:.1} ms, p99 {p99:.1} ms, n={n}"),
+            );
+        }
+        stack.remove().await;
+    }
 }

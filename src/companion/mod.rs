@@ -1,6 +1,7 @@
 //! The companion commands an operator runs beside the webhook service: `recommend` (resource
 //! sizes from observed usage), `secret rotate` / `secret prune` (versioned Docker secrets rolled
-//! through their services) and `deploy` (stack files, waiting for convergence). They share the
+//! through their services), `deploy` (stack files, waiting for convergence) and `check`'s look
+//! at the swarm (placement against replica ceilings). They share the
 //! config file, the Docker client of `docker.host` / `docker.timeout`, and the CLI's convention
 //! of one error message and exit code 1.
 //!
@@ -8,10 +9,12 @@
 //! recommend   recommend.rs → stats.rs (sampling) or prometheus.rs → sizing.rs (formulas, output)
 //! secret      secret.rs (rotate, prune) → converge.rs
 //! deploy      deploy.rs (docker stack deploy) → converge.rs
+//! check       placement.rs (ceilings vs. eligible nodes × max_replicas_per_node)
 //! ```
 
 pub mod converge;
 pub mod deploy;
+pub mod placement;
 pub mod prometheus;
 pub mod recommend;
 pub mod secret;

@@ -211,14 +211,22 @@ impl Bed {
     /// A manager whose engine answers for the swarm (a test may have killed some), for swarm-wide
     /// commands.
     pub fn manager(&self) -> &Node {
-        self.managers()
-            .find(|n| self.docker(&n.name, &["node", "ls", "-q"]).is_ok())
+        self.answering_manager()
             .expect("no bed manager answers for the swarm (no quorum?)")
     }
 
-    /// The docker CLI against a manager that answers for the swarm.
+    fn answering_manager(&self) -> Option<&Node> {
+        self.managers()
+            .find(|n| self.docker(&n.name, &["node", "ls", "-q"]).is_ok())
+    }
+
+    /// The docker CLI against a manager that answers for the swarm; an error while none does
+    /// (an election).
     pub fn swarm_docker(&self, args: &[&str]) -> Result<String, String> {
-        self.docker(&self.manager().name.clone(), args)
+        let manager = self
+            .answering_manager()
+            .ok_or("no bed manager answers for the swarm (no quorum?)")?;
+        self.docker(&manager.name.clone(), args)
     }
 
     /// `kill -9` a node's dockerd (its containers keep running).
@@ -299,7 +307,7 @@ impl Bed {
         self.assert_in_bed(url);
         let mut curl = self.in_switch("curl");
         curl.args(["-sS", "--max-time", "10", "-X", method, "-o", "-"])
-            .args(["-w", "\n%{http_code}"]);
+            .args(["-w", "\n%{http_code} %{time_total}"]);
         for header in headers {
             curl.args(["-H", header]);
         }
@@ -308,13 +316,13 @@ impl Bed {
         }
         curl.arg(url);
         let out = run(&mut curl).map_err(|e| format!("{method} {url}: {e}"))?;
-        let (body, status) = out.rsplit_once('\n').unwrap_or(("", &out));
+        let (body, trailer) = out.rsplit_once('\n').unwrap_or(("", &out));
+        let no_trailer = || format!("{method} {url}: no status and time in {out:?}");
+        let (status, seconds) = trailer.trim().split_once(' ').ok_or_else(no_trailer)?;
         Ok(HttpReply {
-            status: status
-                .trim()
-                .parse()
-                .map_err(|_| format!("{method} {url}: no status in {out:?}"))?,
+            status: status.parse().map_err(|_| no_trailer())?,
             body: body.to_string(),
+            took: Duration::from_secs_f64(seconds.parse().map_err(|_| no_trailer())?),
         })
     }
 
@@ -432,6 +440,9 @@ fn host_of(target: &str) -> Option<String> {
 pub struct HttpReply {
     pub status: u16,
     pub body: String,
+    /// The request's own time as curl measured it (connect to last byte), without the cost of
+    /// starting curl in the namespace.
+    pub took: Duration,
 }
 
 impl HttpReply {
@@ -452,6 +463,9 @@ pub struct StackSetup {
     pub backup_rules: String,
     pub token: String,
     pub replicas: u64,
+    /// Cluster mode, as the shipped stack sets it (`SWARMPILOT_CLUSTER__ENABLED`); off deploys
+    /// the replicas in local mode.
+    pub cluster: bool,
 }
 
 impl Default for StackSetup {
@@ -464,6 +478,7 @@ impl Default for StackSetup {
             backup_rules: read("rules/backup.yml"),
             token: format!("bed-token-{}", std::process::id()),
             replicas: 2,
+            cluster: true,
         }
     }
 }
@@ -523,7 +538,7 @@ impl BedStack {
         let secret = format!("{name}_token");
         bed.swarm_docker(&["secret", "create", &secret, token_file.to_str().unwrap()])
             .unwrap_or_else(|e| panic!("secret create {secret}: {e}"));
-        let stack_file = stack_file_for_image(dir.path(), setup.replicas);
+        let stack_file = stack_file_for_image(dir.path(), &setup);
         let port = bed.free_published_port();
         let manager = bed.manager().name.clone();
         let mut deploy = bed.docker_command(
@@ -777,15 +792,25 @@ impl Drop for BedStack {
     }
 }
 
-/// stacks/swarmpilot.yml as the bed deploys it, written into `dir` with `replicas`.
-fn stack_file_for_image(dir: &Path, replicas: u64) -> PathBuf {
+/// stacks/swarmpilot.yml as the bed deploys it, written into `dir` with the setup's replicas and
+/// mode.
+fn stack_file_for_image(dir: &Path, setup: &StackSetup) -> PathBuf {
     let shipped = std::fs::read_to_string(root().join("stacks/swarmpilot.yml")).unwrap();
     let replicas_line = "      replicas: 2\n";
+    let cluster_line = "      SWARMPILOT_CLUSTER__ENABLED: \"true\"\n";
     assert!(
-        shipped.contains(replicas_line),
+        shipped.contains(replicas_line) && shipped.contains(cluster_line),
         "stacks/swarmpilot.yml changed shape: update the bed harness"
     );
-    let text = shipped.replace(replicas_line, &format!("      replicas: {replicas}\n"));
+    let text = shipped
+        .replace(
+            replicas_line,
+            &format!("      replicas: {}\n", setup.replicas),
+        )
+        .replace(
+            cluster_line,
+            &format!("      SWARMPILOT_CLUSTER__ENABLED: \"{}\"\n", setup.cluster),
+        );
     let path = dir.join("swarmpilot.yml");
     std::fs::write(&path, text).unwrap();
     path
@@ -871,6 +896,22 @@ impl BedService {
         self.inspect("{{.Spec.Mode.Replicated.Replicas}}")
             .parse()
             .unwrap()
+    }
+
+    /// The desired replicas, or `None` while the swarm cannot answer (no quorum).
+    pub fn try_desired_replicas(&self) -> Option<u64> {
+        self.bed
+            .swarm_docker(&[
+                "service",
+                "inspect",
+                "--format",
+                "{{.Spec.Mode.Replicated.Replicas}}",
+                &self.name,
+            ])
+            .ok()?
+            .trim()
+            .parse()
+            .ok()
     }
 
     pub fn version(&self) -> u64 {
