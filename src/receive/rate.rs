@@ -40,10 +40,18 @@ pub fn keyed<K: std::hash::Hash + Eq + Clone>(
     ))
 }
 
+/// How many periods' worth a client may send at once. Alertmanager flushes every group that is
+/// due at the same moment, one request each: a storm of a few hundred groups arrives as one
+/// burst, and Alertmanager does not retry a 429 — those groups would wait for the next
+/// `group_interval`. Ten seconds' worth lets such a burst through at the default rate (50/s:
+/// 500) while a client that keeps sending is still held to the rate.
+const BURST_PERIODS: u32 = 10;
+
 fn quota(count: u32, period: Duration) -> Option<Quota> {
     let count = NonZeroU32::new(count)?;
-    // Spread evenly over the period with the whole count as burst: "N per period".
-    Quota::with_period(period / count.get()).map(|q| q.allow_burst(count))
+    let burst = count.saturating_mul(NonZeroU32::new(BURST_PERIODS)?);
+    // Spread evenly over the period: "N per period", after a burst of BURST_PERIODS × N.
+    Quota::with_period(period / count.get()).map(|q| q.allow_burst(burst))
 }
 
 #[cfg(test)]
@@ -56,14 +64,26 @@ mod keyed_tests {
         let clock = ManualClock::default();
         let injected = InjectedClock(Arc::new(clock.clone()));
         let limiter = keyed::<u8>(2, Duration::from_secs(1), &injected).unwrap();
-        assert!(limiter.check_key(&1).is_ok());
-        assert!(limiter.check_key(&1).is_ok());
+        for _ in 0..2 * BURST_PERIODS {
+            assert!(limiter.check_key(&1).is_ok());
+        }
         assert!(limiter.check_key(&1).is_err());
         assert!(
             limiter.check_key(&2).is_ok(),
             "other clients keep their rate"
         );
         clock.advance(Duration::from_millis(500));
+        assert!(limiter.check_key(&1).is_ok());
+        assert!(
+            limiter.check_key(&1).is_err(),
+            "then the rate, not another burst"
+        );
+    }
+
+    #[test]
+    fn the_largest_rate_saturates_its_burst_instead_of_overflowing() {
+        let injected = InjectedClock(Arc::new(ManualClock::default()));
+        let limiter = keyed::<u8>(u32::MAX, Duration::from_secs(1), &injected).unwrap();
         assert!(limiter.check_key(&1).is_ok());
     }
 }
