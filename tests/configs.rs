@@ -97,6 +97,33 @@ fn every_shipped_alert_reaches_a_shipped_rule() {
     assert_eq!(alerts, 6);
 }
 
+/// The Grafana dashboard plots recording rules by name: each must be one alerts.yml records.
+#[test]
+fn dashboard_queries_use_recorded_series() {
+    let rules = std::fs::read_to_string(root().join("alertmanager/alerts.yml")).unwrap();
+    let dashboard = std::fs::read_to_string(
+        root().join("stacks/monitoring/grafana/dashboards/swarmpilot.json"),
+    )
+    .unwrap();
+    let doc: serde_json::Value = serde_json::from_str(&dashboard).unwrap();
+    let recorded = regex::Regex::new(r"[a-zA-Z_][a-zA-Z0-9_]*:[a-zA-Z0-9_:]+").unwrap();
+    let mut seen = 0;
+    for panel in doc["panels"].as_array().unwrap() {
+        for target in panel["targets"].as_array().into_iter().flatten() {
+            let expr = target["expr"].as_str().unwrap_or_default();
+            for name in recorded.find_iter(expr) {
+                let name = name.as_str();
+                assert!(
+                    rules.contains(&format!("- record: {name}\n")),
+                    "the dashboard plots {name}, which alerts.yml does not record"
+                );
+                seen += 1;
+            }
+        }
+    }
+    assert!(seen > 0, "the dashboard plots no recording rule");
+}
+
 fn remove_stacks(names: &[&str]) {
     let _ = docker(&[&["stack", "rm"], names].concat());
     let deadline = Instant::now() + Duration::from_secs(90);
