@@ -282,7 +282,8 @@ fn shipped_stacks_deploy_on_the_swarm() {
             "app_web",
             "{{index .Spec.Labels \"swarmpilot.max_replicas\"}}"
         ),
-        "8"
+        "6",
+        "2 per node on 3 nodes"
     );
     assert_eq!(
         inspect("app_web", "{{.Spec.UpdateConfig.FailureAction}}"),
