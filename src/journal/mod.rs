@@ -230,6 +230,16 @@ impl Journal {
         &self.path
     }
 
+    /// A journal whose writer is gone: every append fails, as on a dead disk.
+    #[cfg(test)]
+    pub(crate) fn stopped() -> Self {
+        let (tx, _) = mpsc::unbounded_channel();
+        Self {
+            tx,
+            path: PathBuf::from("stopped/journal.jsonl"),
+        }
+    }
+
     /// Append entries; returns once they are on disk.
     pub async fn append(&self, entries: &[Entry]) -> Result<(), JournalError> {
         let mut lines = Vec::new();

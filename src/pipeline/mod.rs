@@ -196,11 +196,14 @@ impl Pipeline {
         &self.metrics
     }
 
-    /// Append to the journal (fsynced), timing it.
+    /// Append to the journal (fsynced), timing it and counting failures.
     pub(crate) async fn append(&self, entries: &[Entry]) -> Result<(), JournalError> {
         let started = std::time::Instant::now();
         let result = self.journal.append(entries).await;
         self.metrics.journal_appended(started.elapsed());
+        if result.is_err() {
+            self.metrics.journal_append_failed();
+        }
         result
     }
 

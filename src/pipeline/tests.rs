@@ -525,6 +525,29 @@ async fn budgets_refuse_with_rate_limited() {
     );
 }
 
+/// An admission the journal cannot take fails the request and is counted: the count is what the
+/// shipped SwarmpilotJournalUnwritable alert watches.
+#[tokio::test]
+async fn an_unwritable_journal_refuses_and_is_counted() {
+    let (rules, _) = parse_rule_file(Path::new("t.yml"), RULES);
+    let pipeline = Arc::new(Pipeline::new(
+        RuleSet::new(rules),
+        Arc::new(FakeSwarm::with("web", 2, ENABLED)),
+        Arc::new(ManualClock::default()),
+        Records::journal_only(Journal::stopped()),
+        settings(),
+    ));
+    let result = pipeline
+        .handle(&notification("Unhealthy", "web"), Mode::Act, false)
+        .await;
+    assert!(matches!(result, Err(Unavailable::Journal(_))), "{result:?}");
+    let text = pipeline.metrics().render();
+    assert!(
+        text.contains("swarmpilot_journal_append_errors_total 1"),
+        "{text}"
+    );
+}
+
 #[tokio::test]
 async fn refusals_name_their_reason() {
     let swarm = Arc::new(FakeSwarm::with("web", 2, &[]));

@@ -24,6 +24,7 @@ pub struct Metrics {
     annotations_sent: IntCounter,
     annotations_dropped: IntCounter,
     journal_append: Histogram,
+    journal_append_errors: IntCounter,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -152,6 +153,12 @@ impl Metrics {
                 "grafana_annotations_dropped_total",
                 "Grafana annotations given up on (Grafana down, queue full, rejected).",
             ),
+            // Unlabelled, so it is exported at 0 from the start and increase() sees the first
+            // failure: the 503s alone would only show in Alertmanager's retries.
+            journal_append_errors: single(
+                "journal_append_errors_total",
+                "Journal appends that failed (full or read-only data_dir, writer stopped).",
+            ),
             journal_append,
             registry,
         }
@@ -244,6 +251,10 @@ impl Metrics {
         self.journal_append.observe(took.as_secs_f64());
     }
 
+    pub fn journal_append_failed(&self) {
+        self.journal_append_errors.inc();
+    }
+
     /// The text exposition format.
     pub fn render(&self) -> String {
         let mut buffer = Vec::new();
@@ -308,5 +319,15 @@ mod tests {
         ] {
             assert!(text.contains(needle), "missing {needle} in\n{text}");
         }
+    }
+
+    #[test]
+    fn journal_append_errors_start_at_zero_and_count() {
+        let m = Metrics::new();
+        let count = |n: u64| format!("swarmpilot_journal_append_errors_total {n}\n");
+        assert!(m.render().contains(&count(0)));
+        m.journal_append_failed();
+        m.journal_append_failed();
+        assert!(m.render().contains(&count(2)));
     }
 }
