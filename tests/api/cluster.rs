@@ -237,3 +237,82 @@ async fn without_its_engine_a_replica_answers_503_and_journals_nothing() {
     assert_eq!(svc.desired_replicas(), 3);
     forget_templates(&[&svc]);
 }
+
+/// A Swarm write of A's (the acting update, or with a budget the register's) lands but its answer
+/// is lost (dropped, or held past A's wait): A acknowledges nothing it has not seen land —
+/// `executed` only once a read proves it, else 503 — and the same delivery at B (Alertmanager's
+/// retry, or the HA peer) is `duplicate` if A's update landed and `executed` if it did not; a
+/// new alert then is `cooldown`. The service is scaled once whichever way: 1→3, never 1→3→5.
+#[rstest::rstest]
+#[case::dropped(Fault::DropUpdateAnswers, 0, "lost_drop")]
+#[case::held_past_the_wait(Fault::DelayUpdateAnswers(Duration::from_secs(30)), 0, "lost_held")]
+#[case::register_answer_dropped(Fault::DropUpdateAnswers, 30, "lost_reg_drop")]
+#[case::register_answer_held(
+    Fault::DelayUpdateAnswers(Duration::from_secs(30)),
+    30,
+    "lost_reg_held"
+)]
+#[tokio::test]
+async fn an_update_answer_lost_at_one_replica_is_never_acted_on_twice(
+    #[case] fault: Fault,
+    #[case] actions_per_minute: u32,
+    #[case] tag: &str,
+) {
+    let register = Register::new(tag);
+    let proxy = DockerProxy::start(Path::new("/var/run/docker.sock")).await;
+    let clock = ManualClock::default();
+    let setup = |through_proxy: bool| {
+        let (proxy_host, register) = (proxy.host(), register.0.clone());
+        move |s: &mut Settings| {
+            s.cluster.enabled = true;
+            s.cluster.register_service = register.clone();
+            s.limits.actions_per_minute = actions_per_minute;
+            // ack_wait is 2 × this: the held answer outlasts it.
+            s.docker.timeout = Duration::from_secs(2);
+            if through_proxy {
+                s.docker.host = proxy_host.clone();
+            }
+        }
+    };
+    let a = AppSetup::default()
+        .clock(clock.clone())
+        .spawn(setup(true))
+        .await;
+    let b = AppSetup::default().clock(clock).spawn(setup(false)).await;
+    let svc = TestService::opted_in(&format!("cluster_{tag}"), 1).await;
+    proxy.set_fault(fault);
+
+    let payload = alert_payload_fp("TestHighCPU", &svc.name, "lost-1");
+    let answer = a.post_webhook_to("webhook", &payload).await;
+    let status = answer.status().as_u16();
+    let body: Value = answer.json().await.unwrap();
+    let acknowledged = match status {
+        200 => {
+            assert_eq!(body["decisions"][0]["decision"], "executed", "{body}");
+            assert_eq!(svc.desired_replicas(), 3, "acknowledged, so landed: {body}");
+            true
+        }
+        503 => false,
+        other => panic!("{other}: {body}"),
+    };
+
+    let retry = post(&b, "TestHighCPU", &svc.name, "lost-1").await;
+    let expected: &[&str] = if acknowledged {
+        &["duplicate"]
+    } else {
+        &["duplicate", "executed"]
+    };
+    assert!(
+        expected.iter().any(|d| retry["decision"] == *d),
+        "A answered {status} {body}; B: {retry}"
+    );
+    assert_eq!(svc.desired_replicas(), 3, "B's answer holds: {retry}");
+    let next = post(&b, "TestHighCPU", &svc.name, "lost-2").await;
+    assert_eq!(next["decision"], "cooldown", "{next}");
+    // A keeps trying what it journaled; it must find the claim, not scale again.
+    proxy.set_fault(Fault::None);
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert_eq!(svc.desired_replicas(), 3, "1→3 once, not 1→3→5");
+    forget_templates(&[&svc]);
+    drop((a.stop().await, b.stop().await));
+}
