@@ -2,7 +2,7 @@
 # manager: `swarmpilot healthcheck` is the health check, and HTTPS to Grafana uses the Mozilla
 # roots compiled into the binary (reqwest's rustls-tls), so no CA bundle is needed either.
 #
-#   With a registry (pulls rust:1-bookworm):  docker build -t swarmpilot:latest .
+#   With a registry (pulls rust:1-bookworm):  docker build -t swarmpilot:0.1.0 .
 #   Without one:                              scripts/build-image.sh   (swarmpilot:local)
 # scripts/build-image.sh builds the binary on the host with the same cargo command, then builds
 # the final stage below from this file, so both images are the same.
