@@ -9,9 +9,10 @@
 #       (the version with characters a tag cannot hold, such as '+', turned into '_'),
 #       printed on stdout as "prometheus <image>" and "alertmanager <image>" lines.
 #
-# Nothing else is in the images: no shell, no CA bundle, no /etc/passwd (they run as root, which
-# Prometheus needs to read the Docker socket for dockerswarm_sd_configs), no web UI assets (the
-# HTTP API is compiled in). The data directories (/prometheus, /alertmanager) exist but are
+# Nothing else is in the images but Alertmanager's notification templates: no shell, no CA
+# bundle, no /etc/passwd (they run as root, which Prometheus needs to read the Docker socket for
+# dockerswarm_sd_configs), no web UI assets (Debian keeps them in /usr/share; the HTTP APIs are
+# compiled in). The data directories (/prometheus, /alertmanager) exist but are
 # empty: mount a volume or a tmpfs there.
 #
 # Idempotent and fast when built: each image carries a label with the SHA-256 of everything it
@@ -32,8 +33,9 @@ libs_of() {
   ldd "$1" | awk '/=> \// { print $3 } $1 ~ /^\/.*\/ld-linux/ { print $1 }' | sort -u
 }
 
-build() { # name, Debian package, binary, data dir, port, default args (JSON array items)
+build() { # name, Debian package, binary, data dir, port, default args (JSON array items), files…
   local name=$1 package=$2 binary=$3 data=$4 port=$5 args=$6
+  local files=("${@:7}")
   command -v "$binary" >/dev/null 2>&1 ||
     die "$binary missing: apt-get install $package (scripts/test.sh installs it)"
   local bin; bin=$(command -v "$binary")
@@ -51,6 +53,12 @@ build() { # name, Debian package, binary, data dir, port, default args (JSON arr
     cp -L "$lib" "$dir/root$lib"
   done
   [ -e "$dir/root/lib64/ld-linux-x86-64.so.2" ] || die "no loader among $bin's libraries (ldd $bin)"
+  local file
+  for file in "${files[@]}"; do
+    [ -f "$file" ] || die "$file missing (from $package)"
+    mkdir -p "$dir/root$(dirname "$file")"
+    cp "$file" "$dir/root$file"
+  done
 
   # The image's own empty directories (the config's and the data's) come with the COPY.
   mkdir -p "$dir/root/etc/$name"
@@ -78,5 +86,8 @@ DOCKERFILE
 
 build prometheus prometheus prometheus /prometheus 9090 \
   '"--config.file=/etc/prometheus/prometheus.yml", "--storage.tsdb.path=/prometheus"'
+# Debian's Alertmanager reads its notification templates from /usr/share (upstream compiles them
+# in): without default.tmpl it loads no configuration at all.
 build alertmanager prometheus-alertmanager prometheus-alertmanager /alertmanager 9093 \
-  '"--config.file=/etc/alertmanager/alertmanager.yml", "--storage.path=/alertmanager"'
+  '"--config.file=/etc/alertmanager/alertmanager.yml", "--storage.path=/alertmanager"' \
+  /usr/share/prometheus/alertmanager/default.tmpl /usr/share/prometheus/alertmanager/email.tmpl
