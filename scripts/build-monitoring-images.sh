@@ -9,8 +9,9 @@
 #       (the version with characters a tag cannot hold, such as '+', turned into '_'),
 #       printed on stdout as "prometheus <image>" and "alertmanager <image>" lines.
 #
-# Nothing else is in the images but Alertmanager's notification templates: no shell, no CA
-# bundle, no /etc/passwd (they run as root, which Prometheus needs to read the Docker socket for
+# Besides, as in the prom/* images, a busybox (the stacks' health checks run its wget) and, in
+# Alertmanager's, amtool; and Alertmanager's notification templates. No CA bundle, no
+# /etc/passwd (they run as root, which Prometheus needs to read the Docker socket for
 # dockerswarm_sd_configs), no web UI assets (Debian keeps them in /usr/share; the HTTP APIs are
 # compiled in). The data directories (/prometheus, /alertmanager) exist but are
 # empty: mount a volume or a tmpfs there.
@@ -65,6 +66,7 @@ build() { # name, Debian package, binary, data dir, port, default args (JSON arr
   cat >"$dir/Dockerfile" <<DOCKERFILE
 FROM scratch
 COPY root/ /
+RUN ["/bin/busybox", "--install", "-s", "/bin"]
 WORKDIR $data
 EXPOSE $port
 ENTRYPOINT ["/bin/$name"]
@@ -84,10 +86,15 @@ DOCKERFILE
   echo "$name $image"
 }
 
+# The prom/* images are built on busybox: the shipped stacks' health checks run its wget, and
+# operators run amtool inside Alertmanager's. The same here (Debian's busybox-static).
+[ -x /bin/busybox ] || die "busybox-static missing: run scripts/setup-swarm.sh"
 build prometheus prometheus prometheus /prometheus 9090 \
-  '"--config.file=/etc/prometheus/prometheus.yml", "--storage.tsdb.path=/prometheus"'
+  '"--config.file=/etc/prometheus/prometheus.yml", "--storage.tsdb.path=/prometheus"' \
+  /bin/busybox
 # Debian's Alertmanager reads its notification templates from /usr/share (upstream compiles them
 # in): without default.tmpl it loads no configuration at all.
 build alertmanager prometheus-alertmanager prometheus-alertmanager /alertmanager 9093 \
   '"--config.file=/etc/alertmanager/alertmanager.yml", "--storage.path=/alertmanager"' \
-  /usr/share/prometheus/alertmanager/default.tmpl /usr/share/prometheus/alertmanager/email.tmpl
+  /usr/share/prometheus/alertmanager/default.tmpl /usr/share/prometheus/alertmanager/email.tmpl \
+  /bin/busybox /usr/bin/amtool

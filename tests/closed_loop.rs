@@ -657,7 +657,9 @@ fn alertmanager_config(timings: Timings, swarmpilot: Ipv4Addr) -> String {
     );
     if timings == Timings::Fast {
         // A repeat at every group_interval tick (one is sent once more than repeat_interval has
-        // passed), more often than the cooldown: some arrive inside it and are refused.
+        // passed), more often than the cooldown: some arrive inside it and are refused. The root
+        // route's timings (two spaces in): the remediation alerts inherit them; the routes to a
+        // person keep theirs.
         for (key, value) in [
             ("group_wait", "1s"),
             ("group_interval", "2s"),
@@ -666,7 +668,7 @@ fn alertmanager_config(timings: Timings, swarmpilot: Ipv4Addr) -> String {
             text = edit(
                 file,
                 &text,
-                &format!(r"(?m)^(\s*{key}:\s*)\S+$"),
+                &format!(r"(?m)^(  {key}:\s*)\S+$"),
                 &format!("${{1}}{value}"),
                 1,
             );
