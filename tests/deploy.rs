@@ -1,6 +1,7 @@
 //! The README's "Deploy on Swarm", followed on this machine's swarm: the shipped stacks, the
 //! secrets and node labels as the README creates them, `swarmpilot deploy` in the README's order,
-//! every service converged and healthy; then an alert added with `amtool` inside the deployed
+//! every service converged and healthy, Grafana's placeholder token rotated to a real one with
+//! `swarmpilot secret rotate`; then an alert added with `amtool` inside the deployed
 //! Alertmanager goes through the shipped route to the deployed swarmpilot, which scales the app.
 //!
 //! What differs from a production deploy, and why (this machine has no registry and a kernel
@@ -94,7 +95,16 @@ fn clean_up() {
             std::thread::sleep(Duration::from_millis(500));
         }
     }
-    for secret in SECRETS {
+    let versions = docker(&["secret", "ls", "--format", "{{.Name}}"]).unwrap_or_default();
+    for secret in versions
+        .lines()
+        .filter(|s| {
+            SECRETS
+                .iter()
+                .any(|base| s.starts_with(&format!("{base}_")))
+        })
+        .chain(SECRETS)
+    {
         let _ = docker(&["secret", "rm", secret]);
     }
 }
@@ -322,6 +332,39 @@ fn the_readme_deploy_converges_and_an_alert_through_the_deployed_alertmanager_sc
     ])
     .unwrap();
     assert!(unhealthy.is_empty(), "unhealthy: {unhealthy}");
+
+    // README step 5: Grafana's real token replaces the placeholder.
+    let token = dir.path().join("grafana-token.txt");
+    std::fs::write(&token, "glsa_test-token").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_swarmpilot"))
+        .args([
+            "secret",
+            "rotate",
+            "swarmpilot_grafana_token",
+            "--from-file",
+        ])
+        .arg(&token)
+        .args(["--deadline", "3m"])
+        .env_remove("DOCKER_HOST")
+        .output()
+        .unwrap();
+    let said =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "secret rotate: {said}");
+    let mounted = docker(&[
+        "service",
+        "inspect",
+        "--format",
+        "{{range .Spec.TaskTemplate.ContainerSpec.Secrets}}{{.SecretName}} {{end}}",
+        "monitoring_swarmpilot",
+    ])
+    .unwrap();
+    assert!(
+        mounted
+            .split_whitespace()
+            .any(|s| s.starts_with("swarmpilot_grafana_token_")),
+        "{mounted}\n{said}"
+    );
 
     // An alert, through the deployed Alertmanager and its shipped route, to the deployed
     // swarmpilot: app_web 2→4 (scale-up-on-cpu, step 2).
