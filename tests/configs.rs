@@ -5,11 +5,10 @@
 #[allow(dead_code)]
 mod common;
 
-use common::{docker, require_docker};
+use common::{docker, remove_stacks, require_docker};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::{Duration, Instant};
 use swarmpilot::parse::{Alert, AlertStatus};
 use swarmpilot::rules::load_rules_dir;
 
@@ -201,23 +200,6 @@ fn dashboard_queries_use_recorded_series() {
         }
     }
     assert!(seen > 0, "the dashboard plots no recording rule");
-}
-
-fn remove_stacks(names: &[&str]) {
-    let _ = docker(&[&["stack", "rm"], names].concat());
-    let deadline = Instant::now() + Duration::from_secs(90);
-    for name in names {
-        let label = format!("label=com.docker.stack.namespace={name}");
-        loop {
-            let left = docker(&["service", "ls", "-q", "--filter", &label]).unwrap_or_default();
-            let nets = docker(&["network", "ls", "-q", "--filter", &label]).unwrap_or_default();
-            if left.is_empty() && nets.is_empty() {
-                break;
-            }
-            assert!(Instant::now() < deadline, "stack {name} not removed");
-            std::thread::sleep(Duration::from_millis(500));
-        }
-    }
 }
 
 fn secret(name: &str) {

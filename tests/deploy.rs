@@ -18,7 +18,7 @@
 #[allow(dead_code)]
 mod common;
 
-use common::swarm::{docker, require_docker};
+use common::swarm::{desired_replicas_of, docker, remove_stacks, require_docker};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -62,39 +62,7 @@ fn sh(command: &str) {
 /// The stacks and what the README makes for them, gone (a leftover from an interrupted run, or
 /// from tests/configs.rs, which deploys the same stack names).
 fn clean_up() {
-    let _ = docker(&[&["stack", "rm"], &STACKS[..]].concat());
-    let deadline = Instant::now() + Duration::from_secs(120);
-    for stack in STACKS {
-        let label = format!("label=com.docker.stack.namespace={stack}");
-        loop {
-            let left = docker(&["service", "ls", "-q", "--filter", &label]).unwrap_or_default();
-            let nets = docker(&["network", "ls", "-q", "--filter", &label]).unwrap_or_default();
-            if left.is_empty() && nets.is_empty() {
-                break;
-            }
-            assert!(Instant::now() < deadline, "stack {stack} not removed");
-            std::thread::sleep(Duration::from_millis(500));
-        }
-    }
-    // Their volumes too: a journal or an Alertmanager notification log from an earlier run would
-    // answer this run's alert as already handled. A volume is free once its container is gone.
-    for stack in STACKS {
-        let label = format!("label=com.docker.stack.namespace={stack}");
-        loop {
-            let volumes = docker(&["volume", "ls", "-q", "--filter", &label]).unwrap_or_default();
-            if volumes.is_empty() {
-                break;
-            }
-            for volume in volumes.lines() {
-                let _ = docker(&["volume", "rm", volume]);
-            }
-            assert!(
-                Instant::now() < deadline,
-                "volumes of {stack} not removed: {volumes}"
-            );
-            std::thread::sleep(Duration::from_millis(500));
-        }
-    }
+    remove_stacks(&STACKS);
     let versions = docker(&["secret", "ls", "--format", "{{.Name}}"]).unwrap_or_default();
     for secret in versions
         .lines()
@@ -173,19 +141,6 @@ impl Drop for Cleanup {
             ]);
         }
     }
-}
-
-fn desired(service: &str) -> u64 {
-    docker(&[
-        "service",
-        "inspect",
-        "--format",
-        "{{.Spec.Mode.Replicated.Replicas}}",
-        service,
-    ])
-    .ok()
-    .and_then(|v| v.parse().ok())
-    .unwrap_or(0)
 }
 
 /// `amtool alert add` inside the deployed Alertmanager's container, against its own API.
@@ -368,13 +323,13 @@ fn the_readme_deploy_converges_and_an_alert_through_the_deployed_alertmanager_sc
 
     // An alert, through the deployed Alertmanager and its shipped route, to the deployed
     // swarmpilot: app_web 2→4 (scale-up-on-cpu, step 2).
-    assert_eq!(desired("app_web"), 2);
+    assert_eq!(desired_replicas_of("app_web"), 2);
     // As Prometheus does for a firing alert, the alert is sent again now and then: Alertmanager
     // keeps alerts in memory only, and a restarted task would have forgotten it.
     let fired = Instant::now();
     let mut sent: Option<Instant> = None;
     let deadline = Instant::now() + Duration::from_secs(120);
-    while desired("app_web") != 4 {
+    while desired_replicas_of("app_web") != 4 {
         if sent.is_none_or(|at| at.elapsed() > Duration::from_secs(30)) {
             add_alert_in_the_deployed_alertmanager();
             sent = Some(Instant::now());
@@ -382,7 +337,7 @@ fn the_readme_deploy_converges_and_an_alert_through_the_deployed_alertmanager_sc
         assert!(
             Instant::now() < deadline,
             "app_web not scaled: {} replicas; tasks:\n{}\nswarmpilot said:\n{}\nAlertmanager said:\n{}",
-            desired("app_web"),
+            desired_replicas_of("app_web"),
             docker(&["service", "ps", "--no-trunc", "--format", "{{.Name}} {{.CurrentState}} {{.Error}}", "monitoring_alertmanager", "monitoring_swarmpilot"]).unwrap_or_default(),
             service_logs("monitoring_swarmpilot"),
             service_logs("monitoring_alertmanager")

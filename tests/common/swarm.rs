@@ -249,3 +249,45 @@ impl Drop for TestService {
         let _ = docker(&["service", "rm", &self.name]);
     }
 }
+
+/// Remove stacks and wait until their services, networks and volumes are gone (a volume is free
+/// once its container is): what a test deploys under a stack's fixed name, or an interrupted
+/// run left. Volumes too, since a journal or an Alertmanager notification log from an earlier
+/// run would answer a new run's alert as already handled.
+pub fn remove_stacks(names: &[&str]) {
+    let _ = docker(&[&["stack", "rm"], names].concat());
+    let deadline = Instant::now() + Duration::from_secs(120);
+    for name in names {
+        let label = format!("label=com.docker.stack.namespace={name}");
+        loop {
+            let left = docker(&["service", "ls", "-q", "--filter", &label]).unwrap_or_default();
+            let nets = docker(&["network", "ls", "-q", "--filter", &label]).unwrap_or_default();
+            let volumes = docker(&["volume", "ls", "-q", "--filter", &label]).unwrap_or_default();
+            if left.is_empty() && nets.is_empty() && volumes.is_empty() {
+                break;
+            }
+            for volume in volumes.lines() {
+                let _ = docker(&["volume", "rm", volume]);
+            }
+            assert!(
+                Instant::now() < deadline,
+                "stack {name} not removed: {left} {nets} {volumes}"
+            );
+            std::thread::sleep(Duration::from_millis(500));
+        }
+    }
+}
+
+/// A service's desired replicas, 0 when it cannot be read.
+pub fn desired_replicas_of(service: &str) -> u64 {
+    docker(&[
+        "service",
+        "inspect",
+        "--format",
+        "{{.Spec.Mode.Replicated.Replicas}}",
+        service,
+    ])
+    .ok()
+    .and_then(|v| v.parse().ok())
+    .unwrap_or(0)
+}
