@@ -5,6 +5,7 @@
 
 pub mod load;
 pub mod matcher;
+pub mod target;
 
 use crate::parse::{Alert, AlertStatus};
 use matcher::Matcher;
@@ -13,6 +14,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 pub use load::{load_rules_dir, RuleError, RuleErrors};
+pub use target::{Finite, Reading, StepLimit, TargetTracking, ValueSource};
 
 /// The largest replica count or step a rule or a `swarmpilot.*_replicas` label may name. Swarm
 /// stores replicas as a signed 64-bit number (bollard's `i64`), and a value near that wraps or
