@@ -15,6 +15,7 @@ pub mod change;
 pub mod claims;
 pub mod cooldown;
 pub mod memory;
+pub mod stabilization;
 pub mod templates;
 
 pub use crate::model::is_valid_service_name;
