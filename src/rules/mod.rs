@@ -31,6 +31,9 @@ pub enum Action {
     ScaleUp { step: u64, max_replicas: u64 },
     /// Remove `step` replicas, down to `min_replicas`.
     ScaleDown { step: u64, min_replicas: u64 },
+    /// Set the replicas that hold a per-replica value at its target (HPA's formula). Boxed: it
+    /// is far larger than the other actions, which are cloned into every intent too.
+    ScaleToTarget(Box<TargetTracking>),
     /// A rolling force update.
     Restart,
     /// Restore the last distinct task template.
@@ -47,15 +50,17 @@ pub enum Action {
 pub enum ActionKind {
     ScaleUp,
     ScaleDown,
+    ScaleToTarget,
     Restart,
     Rollback,
     BackupNow,
 }
 
 impl ActionKind {
-    pub const ALL: [ActionKind; 5] = [
+    pub const ALL: [ActionKind; 6] = [
         ActionKind::ScaleUp,
         ActionKind::ScaleDown,
+        ActionKind::ScaleToTarget,
         ActionKind::Restart,
         ActionKind::Rollback,
         ActionKind::BackupNow,
@@ -65,6 +70,7 @@ impl ActionKind {
         match self {
             ActionKind::ScaleUp => "scale_up",
             ActionKind::ScaleDown => "scale_down",
+            ActionKind::ScaleToTarget => "scale_to_target",
             ActionKind::Restart => "restart",
             ActionKind::Rollback => "rollback",
             ActionKind::BackupNow => "backup_now",
@@ -87,6 +93,7 @@ impl Action {
         match self {
             Action::ScaleUp { .. } => ActionKind::ScaleUp,
             Action::ScaleDown { .. } => ActionKind::ScaleDown,
+            Action::ScaleToTarget(_) => ActionKind::ScaleToTarget,
             Action::Restart => ActionKind::Restart,
             Action::Rollback => ActionKind::Rollback,
             Action::BackupNow { .. } => ActionKind::BackupNow,
