@@ -23,6 +23,9 @@ pub enum Decision {
     NoService,
     /// The target is already at the rule's or the service's bound.
     AtBound,
+    /// Target tracking: the service already has the replicas the value asks for (within the
+    /// tolerance, rounded to today's count, or held by scale-down stabilization).
+    NoChange,
     /// The service is mid-update, paused or rolling back.
     Busy,
     /// A budget of actions is spent.
@@ -47,6 +50,7 @@ impl Decision {
             Decision::NotManaged => "not_managed",
             Decision::NoService => "no_service",
             Decision::AtBound => "at_bound",
+            Decision::NoChange => "no_change",
             Decision::Busy => "busy",
             Decision::RateLimited => "rate_limited",
             Decision::Refused => "refused",

@@ -8,8 +8,9 @@
 //! receive  HTTP server: auth, body limit, per-client rate, JSON errors   (receive/)
 //! parse    Alertmanager v4 payload, lenient about unknown fields         (parse.rs)
 //! match    rule files with Alertmanager matchers → candidate actions     (rules/)
-//! gate     dedupe, cooldown, budgets, opt-in, bounds: admit or refuse;   (gate/)
-//!          its memory (cooldowns, delivery keys, templates) one trait
+//! gate     dedupe, cooldown, budgets, opt-in, bounds, target tracking:   (gate/)
+//!          admit or refuse; its memory (cooldowns, delivery keys,
+//!          templates, recommendations) one trait
 //! journal  durable intents and outcomes, one reader of their history     (journal/)
 //! act      the swarm behind a trait, bollard as the real engine; how an  (act/)
 //!          update is sent, read back, retried and a job followed

@@ -39,6 +39,9 @@ pub struct Alert {
     pub status: AlertStatus,
     #[serde(default)]
     pub labels: LabelSet,
+    /// Read for target tracking's `value_from: annotation:<name>`; nothing else looks at them.
+    #[serde(default)]
+    pub annotations: LabelSet,
     #[serde(default)]
     pub starts_at: String,
     #[serde(default, rename = "generatorURL")]

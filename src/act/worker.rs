@@ -17,8 +17,7 @@ use crate::clock::{from_unix_ms, saturating_add, Clock};
 use crate::decision::{Decision, Refusal};
 use crate::journal::{Intent, JournalError, Outcome};
 use crate::model::template::short;
-use crate::model::{Change, JobTask, ServiceState, Stamp, Template, ACTION_LABEL};
-use crate::rules::Action;
+use crate::model::{Change, JobTask, Planned, ServiceState, Stamp, Template, ACTION_LABEL};
 use std::future::Future;
 use std::time::Duration;
 use tokio::sync::watch;
@@ -64,13 +63,13 @@ pub trait Steps: Send + Sync {
     fn note_docker<T>(&self, read: &Result<T, DockerError>);
     /// Remember (journal) the templates of a fresh read; the PreviousSpec template.
     fn observe(&self, service: &ServiceState) -> impl Future<Output = Option<Template>> + Send;
-    /// The gate's decision on a fresh read.
+    /// The gate's decision on a fresh read, for the intent's action as admitted.
     fn decide(
         &self,
-        action: &Action,
+        intent: &Intent,
         service: &ServiceState,
         previous: Option<&Template>,
-    ) -> impl Future<Output = Result<Change, Refusal>> + Send;
+    ) -> impl Future<Output = Result<Planned, Refusal>> + Send;
     /// Journal the target before it is sent.
     fn journal_target(
         &self,
@@ -243,7 +242,7 @@ impl<S: Steps> Worker<'_, S> {
             if let Err(refusal) = self.steps.claimed(intent, &service) {
                 return skipped(refusal);
             }
-            let change = match *target {
+            let Planned { change, why } = match *target {
                 // In cluster mode the claim must land even when the target is there already
                 // (an operator scaled by hand): the same target is sent with it. Not for a
                 // job: any update of a job service starts another run.
@@ -253,13 +252,13 @@ impl<S: Steps> Worker<'_, S> {
                         let reason = "target already reached; nothing sent";
                         return self.completed(intent, &service, change, reason).await;
                     }
-                    change
+                    Planned::from(change)
                 }
                 _ => match self
                     .recompute(intent, &service, previous.as_ref(), target)
                     .await
                 {
-                    Ok(change) => change,
+                    Ok(planned) => planned,
                     Err(step) => return step,
                 },
             };
@@ -283,7 +282,8 @@ impl<S: Steps> Worker<'_, S> {
             );
             match sending.await {
                 Ok(()) => {
-                    let reason = format!("{} {}", intent.action.kind(), intent.service);
+                    let reason = why
+                        .unwrap_or_else(|| format!("{} {}", intent.action.kind(), intent.service));
                     return self.completed(intent, &service, change, &reason).await;
                 }
                 // Versioned: the engine refused it, nothing landed.
@@ -314,19 +314,20 @@ impl<S: Steps> Worker<'_, S> {
         service: &ServiceState,
         previous: Option<&Template>,
         target: &mut Option<Change>,
-    ) -> Result<Change, Step> {
-        let change = self
+    ) -> Result<Planned, Step> {
+        let planned = self
             .steps
-            .decide(&intent.action, service, previous)
+            .decide(intent, service, previous)
             .await
             .map_err(skipped)?;
+        let change = planned.change;
         if *target != Some(change) {
             if let Err(e) = self.steps.journal_target(intent, change).await {
                 return Err(failed(e.to_string(), Some(change)));
             }
             *target = Some(change);
         }
-        Ok(change)
+        Ok(planned)
     }
 
     /// After a server error: succeeded if a read shows the update, failed if it proves it is

@@ -148,12 +148,15 @@ pub struct Capacity {
 }
 
 /// The highest replica count swarmpilot may scale a service to, and where that ceiling comes
-/// from: the tighter of its label and the highest scale-up rule bound, as the gate bounds it.
+/// from: the tighter of its label and the highest bound of a rule that scales up (scale_up,
+/// scale_to_target), as the gate bounds it.
 fn ceiling(labels: &HashMap<String, String>, rules: &RuleSet) -> Option<(u64, String)> {
     let (rule_max, rule) = rules
         .iter()
-        .filter_map(|r| match r.action {
-            Action::ScaleUp { max_replicas, .. } => Some((max_replicas, r.name.as_str())),
+        .filter_map(|r| match &r.action {
+            Action::ScaleUp { max_replicas, .. } => Some((*max_replicas, r.name.as_str())),
+            // Target tracking scales up to its max_replicas too.
+            Action::ScaleToTarget(tracking) => Some((tracking.max_replicas, r.name.as_str())),
             _ => None,
         })
         .max_by_key(|(max, _)| *max)?;

@@ -3,17 +3,17 @@
 //! bounds, rollback eligibility). The pipeline calls these in order; it decides nothing itself.
 
 use super::budget::{Budgets, Spent};
-use super::change::{plan_change, Context, Refusal};
+use super::change::{plan, Context, Refusal};
 use super::cooldown::Window;
 use super::memory::{ActionKey, GateMemory};
 use super::DeliveryKey;
 use crate::clock::whole_secs_up;
 use crate::decision::Decision;
-use crate::model::{Change, ServiceState, Template};
+use crate::model::{Planned, ServiceState, Template};
 use crate::parse::Alert;
-use crate::rules::{Action, ActionKind};
+use crate::rules::{Action, ActionKind, Finite, TargetTracking};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 /// Everything that may refuse an action before it touches the swarm.
 pub struct Gate {
@@ -150,24 +150,66 @@ impl Gate {
         }
     }
 
-    /// Decide the change of `action` on a fresh read of `service` (`previous`: the engine's
-    /// PreviousSpec template; `job_running`: whether a replicated-job run is still going).
-    pub fn decide(
-        &self,
-        action: &Action,
-        service: &ServiceState,
-        previous: Option<&Template>,
-        job_running: bool,
-    ) -> Result<Change, Refusal> {
+    /// Decide the change of an action on a fresh read of `service`.
+    pub fn decide(&self, ask: Ask<'_>, service: &ServiceState) -> Result<Planned, Refusal> {
         let mut context = Context::new(&self.opt_in_label);
-        context.job_running = job_running;
-        if *action == Action::Rollback {
+        context.job_running = ask.job_running;
+        if *ask.action == Action::Rollback {
             context.rollback_to =
                 self.memory
-                    .rollback_target(&service.name, service.template.hash(), previous);
+                    .rollback_target(&service.name, service.template.hash(), ask.previous);
         }
-        plan_change(action, service, context)
+        let window = match ask.action {
+            Action::ScaleToTarget(tracking) => Some(tracking.scale_down_stabilization()),
+            _ => None,
+        };
+        let stabilize = |replicas: u64| match window {
+            Some(window) => {
+                let key = (service.name.clone(), ask.rule.to_string());
+                self.memory.recommend(&key, replicas, window, ask.record)
+            }
+            None => replicas,
+        };
+        if window.is_some() {
+            context.stabilize = Some(&stabilize);
+        }
+        plan(ask.action, service, context)
     }
+
+    /// Target tracking: the alert's value for the rule's `value_from`, or why there is none.
+    pub fn read_value(&self, tracking: &TargetTracking, alert: &Alert) -> Result<Finite, Refusal> {
+        super::target::read_value(tracking, alert)
+    }
+
+    /// Recovery: a scale_to_target of `rule` that landed on `service` at `at` recommended
+    /// `replicas`; its stabilization window keeps it (a restart must not forget a high).
+    pub fn restore_recommendation(
+        &self,
+        service: &str,
+        rule: &str,
+        replicas: u64,
+        at: SystemTime,
+        window: Duration,
+    ) {
+        let key = (service.to_string(), rule.to_string());
+        self.memory
+            .restore_recommendation(&key, replicas, at, window);
+    }
+}
+
+/// What the gate decides an action on, besides the fresh read of the service.
+#[derive(Debug, Clone, Copy)]
+pub struct Ask<'a> {
+    /// The rule's name: target tracking remembers recommendations per (service, rule).
+    pub rule: &'a str,
+    pub action: &'a Action,
+    /// The engine's PreviousSpec template (rollback).
+    pub previous: Option<&'a Template>,
+    /// Whether a replicated-job run is still going (backup_now).
+    pub job_running: bool,
+    /// Remember target tracking's recommendation; false for a dry run, which decides without
+    /// leaving a trace.
+    pub record: bool,
 }
 
 /// "4m 47s": whole seconds rounded up, like humantime's output but cheap enough for the hot path

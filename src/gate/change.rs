@@ -1,7 +1,7 @@
 //! From an action and a fresh read of the service to an absolute target, or a refusal.
 
 use crate::decision::Decision;
-use crate::model::{is_busy_update_state, Change, ServiceMode, ServiceState};
+use crate::model::{is_busy_update_state, Change, Planned, ServiceMode, ServiceState};
 use crate::rules::{Action, MAX_REPLICAS};
 
 /// Service labels that narrow a rule's bounds (the tighter bound wins).
@@ -11,13 +11,27 @@ pub const MAX_REPLICAS_LABEL: &str = "swarmpilot.max_replicas";
 pub use crate::decision::Refusal;
 
 /// What deciding needs besides the action and the service.
-#[derive(Debug, Clone, Copy)]
+#[derive(Clone, Copy)]
 pub struct Context<'a> {
     pub opt_in_label: &'a str,
     /// For rollback: the hash of the template to restore, if one is known.
     pub rollback_to: Option<u64>,
     /// For backup_now on a replicated-job service: whether a run's task is still going.
     pub job_running: bool,
+    /// For scale_to_target: remembers a recommendation and answers the highest of the rule's
+    /// scale-down stabilization window (see `stabilization`); `None`: no window.
+    pub stabilize: Option<&'a dyn Fn(u64) -> u64>,
+}
+
+impl std::fmt::Debug for Context<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Context")
+            .field("opt_in_label", &self.opt_in_label)
+            .field("rollback_to", &self.rollback_to)
+            .field("job_running", &self.job_running)
+            .field("stabilize", &self.stabilize.is_some())
+            .finish()
+    }
 }
 
 impl<'a> Context<'a> {
@@ -26,6 +40,7 @@ impl<'a> Context<'a> {
             opt_in_label,
             rollback_to: None,
             job_running: false,
+            stabilize: None,
         }
     }
 }
@@ -36,6 +51,15 @@ pub fn plan_change(
     service: &ServiceState,
     context: Context<'_>,
 ) -> Result<Change, Refusal> {
+    plan(action, service, context).map(|planned| planned.change)
+}
+
+/// As [`plan_change`], with why this change when its numbers need explaining (target tracking).
+pub fn plan(
+    action: &Action,
+    service: &ServiceState,
+    context: Context<'_>,
+) -> Result<Planned, Refusal> {
     let opt_in_label = context.opt_in_label;
     if service.labels.get(opt_in_label).map(String::as_str) != Some("true") {
         return Err(Refusal::new(
@@ -58,10 +82,16 @@ pub fn plan_change(
             ));
         }
     }
-    match action {
+    let change = match action {
         Action::ScaleUp { step, max_replicas } => scale(service, signed(*step), *max_replicas),
         Action::ScaleDown { step, min_replicas } => {
             scale(service, signed(*step).saturating_neg(), *min_replicas)
+        }
+        Action::ScaleToTarget(tracking) => {
+            let replicas = replicated(service)?;
+            let no_window = |replicas| replicas;
+            let stabilize = context.stabilize.unwrap_or(&no_window);
+            return super::target::plan(tracking, service, replicas, stabilize);
         }
         Action::Restart => Ok(Change::ForceUpdate {
             from: service.force_update,
@@ -81,7 +111,8 @@ pub fn plan_change(
             )),
         },
         Action::BackupNow { .. } => job_run(service, context.job_running),
-    }
+    };
+    change.map(Planned::from)
 }
 
 /// Start a run of a job service: replicated with 0 replicas, or replicated-job mode.
@@ -134,12 +165,7 @@ fn next_force_update(service: &ServiceState) -> Result<u64, Refusal> {
 
 /// Scale by `delta` towards the rule's `bound` (a maximum going up, a minimum going down).
 fn scale(service: &ServiceState, delta: i64, rule_bound: u64) -> Result<Change, Refusal> {
-    let ServiceMode::Replicated { replicas } = service.mode else {
-        return Err(Refusal::new(
-            Decision::Refused,
-            format!("service {} is not in replicated mode", service.name),
-        ));
-    };
+    let replicas = replicated(service)?;
     let up = delta > 0;
     let (label, bound) = if up {
         let label = label_bound(service, MAX_REPLICAS_LABEL)?;
@@ -172,6 +198,17 @@ fn scale(service: &ServiceState, delta: i64, rule_bound: u64) -> Result<Change, 
     })
 }
 
+/// The replicas of a replicated service; other modes are not scaled.
+fn replicated(service: &ServiceState) -> Result<u64, Refusal> {
+    match service.mode {
+        ServiceMode::Replicated { replicas } => Ok(replicas),
+        _ => Err(Refusal::new(
+            Decision::Refused,
+            format!("service {} is not in replicated mode", service.name),
+        )),
+    }
+}
+
 /// The replicas after one step, never past the bound and never in the opposite direction: a
 /// service scaled by hand beyond the bound is left alone, not pulled back.
 pub fn clamp_step(current: u64, delta: i64, bound: u64) -> u64 {
@@ -191,7 +228,7 @@ pub fn clamp_step(current: u64, delta: i64, bound: u64) -> u64 {
 
 /// A replica bound from a service label: a whole number up to [`MAX_REPLICAS`]. Anything else
 /// (negative, huge, not a number) is refused with the range, never wrapped or clamped silently.
-fn label_bound(service: &ServiceState, label: &str) -> Result<Option<u64>, Refusal> {
+pub(super) fn label_bound(service: &ServiceState, label: &str) -> Result<Option<u64>, Refusal> {
     let Some(value) = service.labels.get(label) else {
         return Ok(None);
     };

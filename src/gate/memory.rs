@@ -1,10 +1,12 @@
 //! What the gate remembers between deliveries: cooldown windows per (service, action), each with
-//! the delivery that started it (dedupe) and the action that owns it, and the task templates seen
-//! per service (rollback's history). One trait, so that a cluster-wide store can replace this
+//! the delivery that started it (dedupe) and the action that owns it, the task templates seen
+//! per service (rollback's history), and target tracking's recommendations per (service, rule)
+//! (scale-down stabilization). One trait, so that a cluster-wide store can replace this
 //! process's memory without touching the pipeline; [`LocalMemory`] is today's, filled from the
 //! journal at start and kept current by the pipeline.
 
 use super::cooldown::{Cooldowns, Window};
+use super::stabilization::{RecommendationKey, Recommendations};
 use super::templates::TemplateHistory;
 use super::DeliveryKey;
 use crate::clock::Clock;
@@ -46,19 +48,40 @@ pub trait GateMemory: Send + Sync {
     ) -> Option<u64>;
     /// A template seen on `service`, by hash.
     fn template(&self, service: &str, hash: u64) -> Option<Template>;
+
+    /// Target tracking: remember `replicas` as `key`'s recommendation now (unless `record` is
+    /// false: a dry run) and answer the highest of the last `window`, this one included.
+    fn recommend(
+        &self,
+        key: &RecommendationKey,
+        replicas: u64,
+        window: Duration,
+        record: bool,
+    ) -> u64;
+    /// A recommendation made `at`, from the journal (a scale_to_target that landed), kept while
+    /// it is inside `window`.
+    fn restore_recommendation(
+        &self,
+        key: &RecommendationKey,
+        replicas: u64,
+        at: SystemTime,
+        window: Duration,
+    );
 }
 
 /// This process's memory, made durable by the journal (recovery restores it).
 pub struct LocalMemory {
     cooldowns: Cooldowns,
     templates: TemplateHistory,
+    recommendations: Recommendations,
 }
 
 impl LocalMemory {
     pub fn new(clock: Arc<dyn Clock>) -> Self {
         Self {
-            cooldowns: Cooldowns::new(clock),
+            cooldowns: Cooldowns::new(clock.clone()),
             templates: TemplateHistory::default(),
+            recommendations: Recommendations::new(clock),
         }
     }
 }
@@ -115,5 +138,26 @@ impl GateMemory for LocalMemory {
 
     fn template(&self, service: &str, hash: u64) -> Option<Template> {
         self.templates.get(service, hash)
+    }
+
+    fn recommend(
+        &self,
+        key: &RecommendationKey,
+        replicas: u64,
+        window: Duration,
+        record: bool,
+    ) -> u64 {
+        self.recommendations
+            .recommend(key, replicas, window, record)
+    }
+
+    fn restore_recommendation(
+        &self,
+        key: &RecommendationKey,
+        replicas: u64,
+        at: SystemTime,
+        window: Duration,
+    ) {
+        self.recommendations.restore(key, replicas, at, window);
     }
 }

@@ -3,10 +3,12 @@
 //! [`Gate`] (`admission`) is what the pipeline asks, in order. Its [`GateMemory`] (`memory`)
 //! holds the cooldown windows per (service, action) — each with the delivery that started it,
 //! which is how duplicates are told apart, and the action that owns it (`cooldown`) — and the
-//! task templates seen per service (`templates`, rollback's history); [`LocalMemory`] is this
-//! process's, made durable by the journal. `budget` holds the action budgets of `[limits]`;
-//! `change` turns an action and a fresh read of the service into an absolute target or a refusal
-//! (not opted in, busy, at a bound). In cluster mode `claims` reads and writes what the gate
+//! task templates seen per service (`templates`, rollback's history) and target tracking's
+//! recommendations per (service, rule) (`stabilization`); [`LocalMemory`] is this process's,
+//! made durable by the journal. `budget` holds the action budgets of `[limits]`; `change` turns
+//! an action and a fresh read of the service into an absolute target or a refusal (not opted in,
+//! busy, at a bound), with `target` doing scale_to_target's arithmetic (HPA's formula, tolerance,
+//! stabilization, rate policies, bounds). In cluster mode `claims` reads and writes what the gate
 //! remembers on the services themselves (labels set by the acting update), for every replica.
 
 pub mod admission;
@@ -15,12 +17,14 @@ pub mod change;
 pub mod claims;
 pub mod cooldown;
 pub mod memory;
+pub mod stabilization;
+pub mod target;
 pub mod templates;
 
 pub use crate::model::is_valid_service_name;
-pub use admission::Gate;
+pub use admission::{Ask, Gate};
 pub use budget::Budgets;
-pub use change::{plan_change, Context, Refusal};
+pub use change::{plan, plan_change, Context, Refusal};
 pub use cooldown::{owner_of, Cooldowns, Deadlines, Window};
 pub use memory::{ActionKey, GateMemory, LocalMemory};
 

@@ -2,6 +2,8 @@
 //! the time and memory of every start. Kept, in their original order:
 //! - every action without an outcome (to be resumed or expired),
 //! - every action whose cooldown is still running (cooldowns and duplicates survive a restart),
+//! - every scale_to_target whose stabilization window is still running (its replica count is a
+//!   recommendation a restart must not forget),
 //! - every rollback (the templates it rolled back from must never be restored again),
 //! - the last `keep_actions` actions (the history `GET /api/v1/actions` and the status page show),
 //! - the first line of each distinct task template of each service (what a rollback restores).
@@ -26,6 +28,9 @@ pub fn kept(entries: &[Entry], now_ms: u64, keep_actions: usize) -> Vec<bool> {
                 || *position >= recent_from
                 || story
                     .cooldown_until_ms()
+                    .is_some_and(|until| until > now_ms)
+                || story
+                    .stabilization_until_ms()
                     .is_some_and(|until| until > now_ms)
         })
         .map(|(_, story)| story.intent.id.as_str())

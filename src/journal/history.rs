@@ -48,6 +48,21 @@ impl ActionStory {
             .then(|| landed.saturating_add(self.intent.cooldown_ms))
     }
 
+    /// Until when (Unix ms) a succeeded scale_to_target's replica count is still a
+    /// recommendation its scale-down stabilization window holds: recovery restores it, so
+    /// compaction keeps it until then.
+    pub fn stabilization_until_ms(&self) -> Option<u64> {
+        let Action::ScaleToTarget(tracking) = &self.intent.action else {
+            return None;
+        };
+        let ended = self.ended.as_ref()?;
+        (ended.outcome == Outcome::Succeeded).then(|| {
+            ended
+                .time_ms
+                .saturating_add(tracking.scale_down_stabilization_ms)
+        })
+    }
+
     /// A rollback, or anything that replaced a template: the template it left must never be
     /// restored again.
     pub fn is_rollback(&self) -> bool {

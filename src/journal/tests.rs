@@ -284,3 +284,121 @@ async fn the_running_journal_is_compacted_as_it_grows_and_no_append_is_lost() {
     );
     assert!(!dir.path().join("journal.jsonl.compacting").exists());
 }
+
+/// Lines exactly as the release before scale_to_target wrote them: still read, unchanged.
+#[test]
+fn lines_from_before_target_tracking_still_replay() {
+    let dir = tempfile::tempdir().unwrap();
+    let old = [
+        r#"{"type":"intent","id":"19ad4c0e6a2-000001","time_ms":1764662400000,"rule":"scale-up-on-cpu","alert":"ServiceHighCPU","fingerprint":"d3m0d3m0d3m0d3m0","starts_at":"2026-11-30T09:00:00.000Z","status":"firing","service":"demo_web","action":{"kind":"scale_up","step":2,"max_replicas":10},"cooldown_ms":300000,"change":{"kind":"replicas","from":2,"to":4}}"#,
+        r#"{"type":"outcome","id":"19ad4c0e6a2-000001","time_ms":1764662400100,"outcome":"succeeded","reason":"scale_up demo_web","change":{"kind":"replicas","from":2,"to":4}}"#,
+        r#"{"type":"intent","id":"19ad4c0e6a2-000002","time_ms":1764662400200,"rule":"backup","alert":"DiskFilling","fingerprint":"f2","starts_at":"s","status":"firing","service":"job","action":{"kind":"backup_now","job":"job"},"cooldown_ms":3600000,"change":null}"#,
+    ];
+    std::fs::write(dir.path().join(JOURNAL_FILE), old.join("\n") + "\n").unwrap();
+    let (_, replayed) = Journal::open(dir.path()).unwrap();
+    assert!(replayed.skipped.is_empty(), "{:?}", replayed.skipped);
+    assert_eq!(replayed.entries.len(), 3);
+    let Entry::Intent(first) = &replayed.entries[0] else {
+        panic!("{:?}", replayed.entries[0]);
+    };
+    assert_eq!(
+        first.action,
+        Action::ScaleUp {
+            step: 2,
+            max_replicas: 10
+        }
+    );
+    // Written back the same: nothing about the old kinds changed.
+    assert_eq!(serde_json::to_string(&replayed.entries[0]).unwrap(), old[0]);
+}
+
+/// A scale_to_target intent journals the rule as admitted with the alert's reading (value and
+/// the replicas it was read against) and its absolute target, and reads back equal.
+#[test]
+fn a_target_tracking_intent_round_trips_with_its_reading() {
+    use crate::rules::{Finite, Reading, StepLimit, TargetTracking, ValueSource};
+    let tracking = TargetTracking {
+        target: Finite::new(0.6).unwrap(),
+        value_from: ValueSource::Annotation {
+            name: "value".into(),
+        },
+        tolerance: Finite::new(0.1).unwrap(),
+        min_replicas: 2,
+        max_replicas: 20,
+        scale_down_stabilization_ms: 300_000,
+        max_step_up: StepLimit::DEFAULT_UP,
+        max_step_down: StepLimit::percent(50),
+        reading: Some(Reading {
+            value: Finite::new(1.05).unwrap(),
+            replicas: Some(4),
+        }),
+    };
+    let Entry::Intent(mut entry) = intent("t") else {
+        unreachable!()
+    };
+    entry.action = Action::ScaleToTarget(Box::new(tracking));
+    entry.change = Some(Change::Replicas { from: 4, to: 7 });
+    let line = serde_json::to_string(&Entry::Intent(entry.clone())).unwrap();
+    assert!(
+        line.contains(r#""action":{"kind":"scale_to_target","target":0.6,"value_from":{"from":"annotation","name":"value"},"tolerance":0.1,"min_replicas":2,"max_replicas":20,"scale_down_stabilization_ms":300000,"max_step_up":{"replicas":4,"percent":100},"max_step_down":{"percent":50},"reading":{"value":1.05,"replicas":4}}"#),
+        "{line}"
+    );
+    assert!(line.contains(r#""change":{"kind":"replicas","from":4,"to":7}"#));
+    let back: Entry = serde_json::from_str(&line).unwrap();
+    assert_eq!(back, Entry::Intent(entry));
+}
+
+/// A hand-edited or damaged line cannot smuggle a non-finite number in: it is skipped.
+#[test]
+fn a_target_line_with_an_impossible_number_is_skipped() {
+    let dir = tempfile::tempdir().unwrap();
+    let line = r#"{"type":"intent","id":"x","time_ms":1,"rule":"r","alert":"A","fingerprint":"f","starts_at":"s","status":"firing","service":"web","action":{"kind":"scale_to_target","target":1e999,"value_from":{"from":"annotation","name":"value"},"tolerance":0.1,"min_replicas":1,"max_replicas":5,"scale_down_stabilization_ms":0,"max_step_up":{"percent":100},"max_step_down":{"percent":100}},"cooldown_ms":0,"change":null}"#;
+    std::fs::write(dir.path().join(JOURNAL_FILE), format!("{line}\n")).unwrap();
+    let (_, replayed) = Journal::open(dir.path()).unwrap();
+    assert_eq!((replayed.entries.len(), replayed.skipped.len()), (0, 1));
+}
+
+/// A scale_to_target past its cooldown but inside its stabilization window is kept: recovery
+/// makes its count a recommendation again. Once the window is over it goes like any other.
+#[test]
+fn compaction_keeps_a_scale_to_target_while_its_window_runs() {
+    use crate::rules::{Finite, StepLimit, TargetTracking, ValueSource};
+    let tracking = TargetTracking {
+        target: Finite::new(0.6).unwrap(),
+        value_from: ValueSource::Annotation {
+            name: "value".into(),
+        },
+        tolerance: Finite::new(0.1).unwrap(),
+        min_replicas: 1,
+        max_replicas: 10,
+        scale_down_stabilization_ms: 300_000,
+        max_step_up: StepLimit::DEFAULT_UP,
+        max_step_down: StepLimit::DEFAULT_DOWN,
+        reading: None,
+    };
+    let entries = vec![
+        intent_at(
+            "target",
+            1,
+            60_000,
+            Action::ScaleToTarget(Box::new(tracking)),
+        ),
+        outcome_of("target", Outcome::Succeeded),
+        intent_at("later", 4, 100, Action::Restart),
+        outcome_of("later", Outcome::Succeeded),
+    ];
+    // The outcome landed at 3: cooldown until 60_003, window until 300_003.
+    assert_eq!(
+        kept_ids(&entries, 200_000, 1),
+        [
+            "intent target",
+            "outcome target",
+            "intent later",
+            "outcome later"
+        ]
+    );
+    assert_eq!(
+        kept_ids(&entries, 300_004, 1),
+        ["intent later", "outcome later"]
+    );
+}

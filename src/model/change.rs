@@ -59,3 +59,17 @@ impl std::fmt::Display for Change {
         }
     }
 }
+
+/// A decided change and, when its numbers need explaining (target tracking: the value, the
+/// target, what stabilization and the rate policies did), why this one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Planned {
+    pub change: Change,
+    pub why: Option<String>,
+}
+
+impl From<Change> for Planned {
+    fn from(change: Change) -> Self {
+        Self { change, why: None }
+    }
+}

@@ -7,7 +7,7 @@ pub mod service;
 pub mod service_name;
 pub mod template;
 
-pub use change::Change;
+pub use change::{Change, Planned};
 pub use service::{
     is_busy_update_state, JobTask, ServiceMode, ServiceState, ServiceSummary, Stamp, ACTION_LABEL,
 };

@@ -8,9 +8,9 @@ use crate::act::DockerError;
 use crate::decision::{Decision, DecisionRecord};
 use crate::gate::{is_valid_service_name, owner_of, DeliveryKey, Refusal};
 use crate::journal::{Entry, Intent, JournalError};
-use crate::model::{Change, ServiceState};
+use crate::model::{Change, Planned, ServiceMode, ServiceState};
 use crate::parse::Alert;
-use crate::rules::{Action, ActionKind, Rule};
+use crate::rules::{Action, ActionKind, Reading, Rule};
 use std::sync::Arc;
 use tokio::sync::oneshot;
 
@@ -52,7 +52,7 @@ pub(super) fn conclude(
         Ok(admission) => {
             record.decision = admission.decision;
             record.reason = admission.reason;
-            record.change = admission.change.map(|c| c.to_string());
+            record.change = admission.planned.map(|p| p.change.to_string());
             record.action_id = admission.action_id;
             admission.finished
         }
@@ -71,7 +71,7 @@ pub(super) fn conclude(
 pub(super) struct Admission {
     decision: Decision,
     reason: String,
-    change: Option<Change>,
+    planned: Option<Planned>,
     action_id: Option<String>,
     finished: Option<Pending>,
 }
@@ -165,18 +165,28 @@ impl Pipeline {
         if mode == Mode::Act {
             self.gate.budget_left(name)?;
         }
-        let change = self.target_at_admission(rule, name, delivery).await?;
+        let mut action = self.action_for(rule, alert)?;
+        let planned = self
+            .target_at_admission(rule, &mut action, name, delivery, mode)
+            .await?;
+        // Target tracking's numbers explain the decision; other actions' say nothing more.
+        let why = planned.as_ref().and_then(|p| p.why.clone());
         if mode == Mode::DryRun {
+            let reason = match &why {
+                Some(why) => format!("would {kind} {name}: {why}"),
+                None => format!("would {kind} {name}"),
+            };
             return Ok(Admission {
                 decision: Decision::DryRun,
-                reason: format!("would {kind} {name}"),
-                change,
+                reason,
+                planned,
                 action_id: None,
                 finished: None,
             });
         }
         let spent = self.gate.spend(name)?;
-        let intent = self.intent(alert, rule, name, change);
+        let change = planned.as_ref().map(|p| p.change);
+        let intent = self.intent(alert, rule, action, name, change);
         if let Some(cluster) = &self.cluster {
             if let Err(not) = self.spend_cluster_budget(cluster, &intent.id).await {
                 self.gate.refund(name, spent);
@@ -197,17 +207,36 @@ impl Pipeline {
         let id = intent.id.clone();
         let landing = self.cluster.as_ref().map(|c| c.expect_landing(&id));
         self.spawn_counted(self.clone().execute(intent, change, Some(tx)));
+        let queued = format!("{kind} {name} journaled; its service worker applies it");
         Ok(Admission {
             decision: Decision::Queued,
-            reason: format!("{kind} {name} journaled; its service worker applies it"),
-            change,
+            reason: match &why {
+                Some(why) => format!("{why}; {queued}"),
+                None => queued,
+            },
+            planned,
             action_id: Some(id),
             finished: Some(Pending {
                 finished: rx,
                 landing,
+                why,
                 done: false,
             }),
         })
+    }
+
+    /// The action an intent journals: the rule's, and for target tracking with the alert's
+    /// value read into it — a bad value is refused here, before Docker is asked.
+    fn action_for(&self, rule: &Rule, alert: &Alert) -> Result<Action, Refusal> {
+        let mut action = rule.action.clone();
+        if let Action::ScaleToTarget(tracking) = &mut action {
+            let value = self.gate.read_value(tracking, alert)?;
+            tracking.reading = Some(Reading {
+                value,
+                replicas: None,
+            });
+        }
+        Ok(action)
     }
 
     /// Dedupe, cooldown and anti-flap from what this process remembers. In cluster mode a
@@ -232,13 +261,16 @@ impl Pipeline {
 
     /// The gate's decision on a fresh read; `None` when Docker is away (admitted now, the target
     /// is computed when it answers again). In cluster mode the read's claims are checked first,
-    /// and without a read nothing is admitted (nothing could be claimed).
+    /// and without a read nothing is admitted (nothing could be claimed). Target tracking's
+    /// reading notes the replicas it was read against.
     async fn target_at_admission(
         &self,
         rule: &Rule,
+        action: &mut Action,
         name: &str,
         delivery: DeliveryKey,
-    ) -> Result<Option<Change>, NotAdmitted> {
+        mode: Mode,
+    ) -> Result<Option<Planned>, NotAdmitted> {
         match self.read_for_admission(name).await {
             Ok(Some(service)) => {
                 if self.cluster.is_some() {
@@ -248,8 +280,18 @@ impl Pipeline {
                     Action::Rollback => self.observe_templates(&service).await,
                     _ => None,
                 };
-                let change = self.plan(&rule.action, &service, previous.as_ref()).await?;
-                Ok(Some(change))
+                if let (Action::ScaleToTarget(tracking), ServiceMode::Replicated { replicas }) =
+                    (&mut *action, service.mode)
+                {
+                    if let Some(reading) = &mut tracking.reading {
+                        reading.replicas = Some(replicas);
+                    }
+                }
+                let record = mode == Mode::Act;
+                let planned = self
+                    .plan(&rule.name, action, &service, previous.as_ref(), record)
+                    .await?;
+                Ok(Some(planned))
             }
             Ok(None) => {
                 Err(Refusal::new(Decision::NoService, format!("no service named {name}")).into())
@@ -280,7 +322,14 @@ impl Pipeline {
         result
     }
 
-    fn intent(&self, alert: &Alert, rule: &Rule, name: &str, change: Option<Change>) -> Intent {
+    fn intent(
+        &self,
+        alert: &Alert,
+        rule: &Rule,
+        action: Action,
+        name: &str,
+        change: Option<Change>,
+    ) -> Intent {
         Intent {
             id: self.ids.next(),
             time_ms: unix_ms(self.clock.now()),
@@ -290,7 +339,7 @@ impl Pipeline {
             starts_at: alert.starts_at.clone(),
             status: alert.status.as_str().to_string(),
             service: name.to_string(),
-            action: rule.action.clone(),
+            action,
             cooldown_ms: crate::clock::duration_ms(rule.cooldown),
             change,
         }

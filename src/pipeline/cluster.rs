@@ -285,8 +285,12 @@ impl Pipeline {
                     if let Change::Job { .. } = change {
                         record.reason = "its run started (claimed on the service); it is followed in the background".into();
                     } else {
+                        let landed = "its update landed (claimed on the service)";
                         record.decision = Decision::Executed;
-                        record.reason = "its update landed (claimed on the service)".into();
+                        record.reason = match &waiting.why {
+                            Some(why) => format!("{why}; {landed}"),
+                            None => landed.into(),
+                        };
                     }
                 }
                 // Ended without landing: the outcome says how.

@@ -3,9 +3,9 @@
 //! by admission and the worker; the decision itself is the gate's.
 
 use super::{unix_ms, Pipeline};
-use crate::gate::Refusal;
+use crate::gate::{Ask, Refusal};
 use crate::journal::Entry;
-use crate::model::{Change, ServiceMode, ServiceState, Template};
+use crate::model::{Planned, ServiceMode, ServiceState, Template};
 use crate::rules::Action;
 
 impl Pipeline {
@@ -60,14 +60,17 @@ impl Pipeline {
         }
     }
 
-    /// Ask the gate for the change of `action` on a fresh read of `service`; for a
-    /// replicated-job backup, whether a run is still going is read first.
+    /// Ask the gate for the change of `rule`'s `action` on a fresh read of `service`; for a
+    /// replicated-job backup, whether a run is still going is read first. `record`: target
+    /// tracking remembers its recommendation (not in a dry run).
     pub(crate) async fn plan(
         &self,
+        rule: &str,
         action: &Action,
         service: &ServiceState,
         previous: Option<&Template>,
-    ) -> Result<Change, Refusal> {
+        record: bool,
+    ) -> Result<Planned, Refusal> {
         let job_running = match action {
             // Unknown counts as running: never start a second run on a guess.
             Action::BackupNow { .. } if service.mode == ServiceMode::ReplicatedJob => self
@@ -80,6 +83,13 @@ impl Pipeline {
         if *action == Action::Rollback && self.cluster.is_some() {
             self.learn_saved_templates(service).await;
         }
-        self.gate.decide(action, service, previous, job_running)
+        let ask = Ask {
+            rule,
+            action,
+            previous,
+            job_running,
+            record,
+        };
+        self.gate.decide(ask, service)
     }
 }

@@ -347,6 +347,8 @@ struct Pending {
     finished: oneshot::Receiver<Finished>,
     /// Cluster mode: its update landed.
     landing: Option<oneshot::Receiver<Change>>,
+    /// Why this change (target tracking), for the answer once it landed.
+    why: Option<String>,
     /// The outcome was already applied to the record.
     done: bool,
 }
@@ -428,3 +430,5 @@ pub(crate) fn action_key(intent: &Intent) -> (String, ActionKind) {
 mod tests;
 #[cfg(test)]
 mod tests_cluster;
+#[cfg(test)]
+mod tests_target;

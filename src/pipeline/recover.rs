@@ -8,9 +8,10 @@
 use super::{action_key, delivery_of, from_unix_ms, Pipeline};
 use crate::act::worker::Sent;
 use crate::gate::owner_of;
-use crate::journal::history::ActionHistory;
-use crate::journal::{Entry, Intent, JournalError, Replayed};
+use crate::journal::history::{ActionHistory, Ended};
+use crate::journal::{Entry, Intent, JournalError, Outcome, Replayed};
 use crate::model::Change;
+use crate::rules::Action;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -48,11 +49,12 @@ impl Pipeline {
         for story in history.iter() {
             let intent = &story.intent;
             match &story.ended {
-                Some(_) => {
+                Some(ended) => {
                     if let Some(until) = story.cooldown_until_ms() {
                         recovery.cooldowns_restored +=
                             usize::from(self.restore_window(intent, until));
                     }
+                    self.restore_recommendation(intent, ended);
                     if let Some(bad) = story.rolled_back_from() {
                         self.gate.memory().mark_bad_template(&intent.service, bad);
                     }
@@ -87,6 +89,26 @@ impl Pipeline {
             .memory()
             .restore(action_key(intent), Some(until), delivery, owner);
         true
+    }
+
+    /// A scale_to_target that landed within its stabilization window is a recommendation that
+    /// window still holds: a restart must not let the next dip remove the replicas it added.
+    /// (Recommendations that changed nothing are not journaled; those are lost on restart.)
+    fn restore_recommendation(&self, intent: &Intent, ended: &Ended) {
+        let (Action::ScaleToTarget(tracking), Outcome::Succeeded) = (&intent.action, ended.outcome)
+        else {
+            return;
+        };
+        let Some(Change::Replicas { to, .. }) = ended.change else {
+            return;
+        };
+        self.gate.restore_recommendation(
+            &intent.service,
+            &intent.rule,
+            to,
+            from_unix_ms(ended.time_ms),
+            tracking.scale_down_stabilization(),
+        );
     }
 
     /// An unfinished action holds its window until its outcome.

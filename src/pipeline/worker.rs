@@ -9,9 +9,8 @@ use crate::act::{DockerError, Swarm};
 use crate::clock::Clock;
 use crate::gate::{owner_of, Refusal};
 use crate::journal::{Entry, Intent, JournalError, Outcome};
-use crate::model::{Change, ServiceState, Stamp, Template};
+use crate::model::{Change, Planned, ServiceState, Stamp, Template};
 use crate::record::grafana::ActionNote;
-use crate::rules::Action;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
@@ -100,11 +99,12 @@ impl Steps for Pipeline {
 
     async fn decide(
         &self,
-        action: &Action,
+        intent: &Intent,
         service: &ServiceState,
         previous: Option<&Template>,
-    ) -> Result<Change, Refusal> {
-        self.plan(action, service, previous).await
+    ) -> Result<Planned, Refusal> {
+        self.plan(&intent.rule, &intent.action, service, previous, true)
+            .await
     }
 
     async fn journal_target(&self, intent: &Intent, change: Change) -> Result<(), JournalError> {

@@ -10,6 +10,10 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+mod target;
+
+pub use target::{DEFAULT_STABILIZATION, DEFAULT_TOLERANCE, MAX_STABILIZATION};
+
 const DEFAULT_COOLDOWN: Duration = Duration::from_secs(300);
 
 /// The longest cooldown a rule may ask for. A deadline is `now + cooldown`; a year is longer
@@ -62,6 +66,13 @@ struct RawRule {
     min_replicas: Option<Spanned<String>>,
     cooldown: Option<Spanned<String>>,
     job: Option<Spanned<String>>,
+    // scale_to_target's keys (see `target`), read as text like the numbers above.
+    target: Option<Spanned<String>>,
+    value_from: Option<Spanned<String>>,
+    tolerance: Option<Spanned<String>>,
+    scale_down_stabilization: Option<Spanned<String>>,
+    max_step_up: Option<Spanned<String>>,
+    max_step_down: Option<Spanned<String>>,
 }
 
 /// What one rules directory may hold. Far above any real rule set (the shipped rules are a few
@@ -566,6 +577,9 @@ impl RuleBuilder<'_> {
                     min_replicas,
                 })
             }
+            ActionKind::ScaleToTarget => self
+                .target_tracking(raw)
+                .map(|tracking| Action::ScaleToTarget(Box::new(tracking))),
             ActionKind::Restart => Some(Action::Restart),
             ActionKind::Rollback => Some(Action::Rollback),
             ActionKind::BackupNow => match &raw.job {
@@ -595,26 +609,35 @@ impl RuleBuilder<'_> {
     /// A field that the action ignores is almost always a mistake (a bound on the wrong action).
     fn forbid_unused(&mut self, kind: ActionKind, raw: &RawRule) {
         let scale = matches!(kind, ActionKind::ScaleUp | ActionKind::ScaleDown);
-        let unused: [(&str, Option<&Spanned<String>>, bool); 3] = [
+        let tracking = kind == ActionKind::ScaleToTarget;
+        let unused: [(&str, Option<&Spanned<String>>, bool); 10] = [
             ("step", raw.step.as_ref(), scale),
             (
                 "max_replicas",
                 raw.max_replicas.as_ref(),
-                kind == ActionKind::ScaleUp,
+                kind == ActionKind::ScaleUp || tracking,
             ),
             (
                 "min_replicas",
                 raw.min_replicas.as_ref(),
-                kind == ActionKind::ScaleDown,
+                kind == ActionKind::ScaleDown || tracking,
             ),
+            ("job", raw.job.as_ref(), kind == ActionKind::BackupNow),
+            ("target", raw.target.as_ref(), tracking),
+            ("value_from", raw.value_from.as_ref(), tracking),
+            ("tolerance", raw.tolerance.as_ref(), tracking),
+            (
+                "scale_down_stabilization",
+                raw.scale_down_stabilization.as_ref(),
+                tracking,
+            ),
+            ("max_step_up", raw.max_step_up.as_ref(), tracking),
+            ("max_step_down", raw.max_step_down.as_ref(), tracking),
         ];
         for (field, value, allowed) in unused {
             if let (Some(value), false) = (value, allowed) {
                 self.error(value, format!("{field} does not apply to action {kind}"));
             }
-        }
-        if let (Some(job), false) = (&raw.job, kind == ActionKind::BackupNow) {
-            self.error(job, format!("job does not apply to action {kind}"));
         }
     }
 }

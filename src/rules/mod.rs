@@ -5,6 +5,7 @@
 
 pub mod load;
 pub mod matcher;
+pub mod target;
 
 use crate::parse::{Alert, AlertStatus};
 use matcher::Matcher;
@@ -13,6 +14,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 pub use load::{load_rules_dir, RuleError, RuleErrors};
+pub use target::{Finite, Reading, StepLimit, TargetTracking, ValueSource};
 
 /// The largest replica count or step a rule or a `swarmpilot.*_replicas` label may name. Swarm
 /// stores replicas as a signed 64-bit number (bollard's `i64`), and a value near that wraps or
@@ -29,6 +31,9 @@ pub enum Action {
     ScaleUp { step: u64, max_replicas: u64 },
     /// Remove `step` replicas, down to `min_replicas`.
     ScaleDown { step: u64, min_replicas: u64 },
+    /// Set the replicas that hold a per-replica value at its target (HPA's formula). Boxed: it
+    /// is far larger than the other actions, which are cloned into every intent too.
+    ScaleToTarget(Box<TargetTracking>),
     /// A rolling force update.
     Restart,
     /// Restore the last distinct task template.
@@ -45,15 +50,17 @@ pub enum Action {
 pub enum ActionKind {
     ScaleUp,
     ScaleDown,
+    ScaleToTarget,
     Restart,
     Rollback,
     BackupNow,
 }
 
 impl ActionKind {
-    pub const ALL: [ActionKind; 5] = [
+    pub const ALL: [ActionKind; 6] = [
         ActionKind::ScaleUp,
         ActionKind::ScaleDown,
+        ActionKind::ScaleToTarget,
         ActionKind::Restart,
         ActionKind::Rollback,
         ActionKind::BackupNow,
@@ -63,6 +70,7 @@ impl ActionKind {
         match self {
             ActionKind::ScaleUp => "scale_up",
             ActionKind::ScaleDown => "scale_down",
+            ActionKind::ScaleToTarget => "scale_to_target",
             ActionKind::Restart => "restart",
             ActionKind::Rollback => "rollback",
             ActionKind::BackupNow => "backup_now",
@@ -85,6 +93,7 @@ impl Action {
         match self {
             Action::ScaleUp { .. } => ActionKind::ScaleUp,
             Action::ScaleDown { .. } => ActionKind::ScaleDown,
+            Action::ScaleToTarget(_) => ActionKind::ScaleToTarget,
             Action::Restart => ActionKind::Restart,
             Action::Rollback => ActionKind::Rollback,
             Action::BackupNow { .. } => ActionKind::BackupNow,

@@ -19,3 +19,4 @@ mod restart;
 mod safety;
 mod scaling;
 mod server;
+mod target;

@@ -166,3 +166,18 @@ fn a_constraint_it_cannot_evaluate_is_said_not_skipped() {
         "{warnings:?}"
     );
 }
+
+#[test]
+fn a_target_tracking_rule_s_ceiling_is_checked_too() {
+    let text = "rules:\n  - name: up\n    match: ['alertname=\"A\"']\n    action: scale_up\n    max_replicas: 4\n  - name: cpu-target\n    match: ['alertname=\"B\"']\n    action: scale_to_target\n    target: 0.6\n    value_from: annotation:value\n    max_replicas: 20\n";
+    let (rules, errors) = parse_rule_file(std::path::Path::new("t.yml"), text);
+    assert!(errors.is_empty(), "{errors:?}");
+    let svc = service("app_api", None, &["node.role==worker"], Some(1));
+    let warnings = warnings(&[svc], &nodes(), &RuleSet::new(rules));
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(
+        warnings[0].contains("rule cpu-target's max_replicas 20"),
+        "{}",
+        warnings[0]
+    );
+}

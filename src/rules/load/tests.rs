@@ -70,7 +70,7 @@ fn loads_every_field() {
 #[rstest]
 #[case::unknown_action(
     "rules:\n  - name: a\n    match: ['x=y']\n    action: explode\n",
-    "r.yml:4:13: unknown action \"explode\", expected one of scale_up, scale_down, restart, rollback, backup_now"
+    "r.yml:4:13: unknown action \"explode\", expected one of scale_up, scale_down, scale_to_target, restart, rollback, backup_now"
 )]
 #[case::bad_duration(
     "rules:\n  - name: a\n    match: ['x=y']\n    action: restart\n    cooldown: 5 parsecs\n",
@@ -86,7 +86,7 @@ fn loads_every_field() {
 )]
 #[case::unknown_field(
     "rules:\n  - name: a\n    match: ['x=y']\n    action: restart\n    cooldwn: 5m\n",
-    "r.yml:5:5: unknown field \"cooldwn\", expected one of name, match, on, service_label, action, step, max_replicas, min_replicas, cooldown, job"
+    "r.yml:5:5: unknown field \"cooldwn\", expected one of name, match, on, service_label, action, step, max_replicas, min_replicas, cooldown, job, target, value_from, tolerance, scale_down_stabilization, max_step_up, max_step_down"
 )]
 #[case::step_not_number(
     "rules:\n  - name: a\n    match: ['x=y']\n    action: scale_up\n    max_replicas: 3\n    step: two\n",
