@@ -325,7 +325,8 @@ async fn a_replica_killed_mid_storm_loses_nothing_it_acknowledged_and_nothing_is
     stack.remove().await;
 }
 
-/// How many of `names` have at least `replicas` desired, in one `docker service ls`.
+/// How many of `names` have at least `replicas` desired, in one `docker service ls`; none while
+/// no manager answers (an election).
 fn desired_at_least(bed: &common::multinode::Bed, names: &[&str], replicas: u64) -> usize {
     let listing = bed
         .swarm_docker(&["service", "ls", "--format", "{{.Name}} {{.Replicas}}"])
@@ -393,12 +394,8 @@ async fn killing_the_leaders_engine_mid_delivery_ends_every_alert_once_without_i
     assert_eq!(answer.status, 503, "{}", answer.body);
 
     // During the election no manager answers: not scaled yet, as far as anyone can tell.
-    let scaled = || {
-        services
-            .iter()
-            .filter(|s| s.try_desired_replicas().is_some_and(|n| n >= 2))
-            .count()
-    };
+    let names: Vec<&str> = services.iter().map(|s| s.name.as_str()).collect();
+    let scaled = || desired_at_least(bed, &names, 2);
     until(
         Duration::from_secs(150),
         "every alert acted on after the election",

@@ -898,22 +898,6 @@ impl BedService {
             .unwrap()
     }
 
-    /// The desired replicas, or `None` while the swarm cannot answer (no quorum).
-    pub fn try_desired_replicas(&self) -> Option<u64> {
-        self.bed
-            .swarm_docker(&[
-                "service",
-                "inspect",
-                "--format",
-                "{{.Spec.Mode.Replicated.Replicas}}",
-                &self.name,
-            ])
-            .ok()?
-            .trim()
-            .parse()
-            .ok()
-    }
-
     pub fn version(&self) -> u64 {
         self.inspect("{{.Version.Index}}").parse().unwrap()
     }
