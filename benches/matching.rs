@@ -231,6 +231,7 @@ fn warm_pipeline(
                     register_service: "bench-register".into(),
                     ack_wait: Duration::from_secs(20),
                 }),
+                prometheus: None,
             },
         ));
         pipeline.recover(journal).await.unwrap();

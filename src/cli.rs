@@ -12,7 +12,7 @@ use crate::healthcheck::{HealthError, Target};
 use crate::parse::{parse_notification, ParseError};
 use crate::receive::tls::TlsError;
 use crate::receive::Auth;
-use crate::rules::{load_rules_dir, RuleErrors};
+use crate::rules::{load_rules_for, RuleErrors};
 use crate::settings::{Settings, SettingsError};
 use crate::startup::{Application, Dependencies, StartError};
 use clap::{Parser, Subcommand, ValueEnum};
@@ -195,7 +195,7 @@ fn check(config: Option<PathBuf>) -> Result<(), CliError> {
     if settings.tls.enabled() {
         crate::receive::tls::server_config(&settings.tls)?;
     }
-    let rules = load_rules_dir(&settings.rules_dir)?;
+    let rules = load_rules_for(&settings.rules_dir, &settings.prometheus.url)?;
     println!(
         "ok: {} rules in {}",
         rules.len(),
@@ -227,7 +227,7 @@ fn check_placement(settings: &Settings, rules: &crate::rules::RuleSet) {
 
 fn plan(config: Option<PathBuf>, payload: PathBuf) -> Result<(), CliError> {
     let settings = settings(config)?;
-    let rules = load_rules_dir(&settings.rules_dir)?;
+    let rules = load_rules_for(&settings.rules_dir, &settings.prometheus.url)?;
     let body = std::fs::read(&payload).map_err(|source| CliError::PayloadRead {
         path: payload.clone(),
         source,

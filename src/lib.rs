@@ -43,6 +43,7 @@ pub mod model;
 pub mod parse;
 pub mod pipeline;
 pub mod plan;
+pub mod prometheus;
 pub mod receive;
 pub mod record;
 pub mod rules;

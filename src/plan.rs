@@ -87,8 +87,10 @@ fn target_text(tracking: &TargetTracking, alert: &Alert) -> String {
         tracking.max_step_down,
     );
     let verdict = match read_value(tracking, alert) {
-        Err(refusal) => format!("would be refused: {}", refusal.reason),
-        Ok(value) => {
+        None => "its value is the query's answer at decision time (plan does not ask Prometheus)"
+            .to_string(),
+        Some(Err(refusal)) => format!("would be refused: {}", refusal.reason),
+        Some(Ok(value)) => {
             let times = value.get() / tracking.target.get();
             let what = if within_tolerance(times, tracking.tolerance.get()) {
                 "within the tolerance: no change".to_string()

@@ -57,7 +57,7 @@ const DAY: Duration = Duration::from_secs(24 * 3600);
 
 /// The range of each duration key. Upper bounds keep every `now + value` far from overflow and
 /// are well past any sensible setting: a timeout of a day is already a hang.
-fn duration_bounds(s: &Settings) -> [(&'static str, Duration, Duration, Duration); 7] {
+fn duration_bounds(s: &Settings) -> [(&'static str, Duration, Duration, Duration); 8] {
     [
         ("docker.timeout", s.docker.timeout, NONZERO, HOUR),
         (
@@ -81,6 +81,12 @@ fn duration_bounds(s: &Settings) -> [(&'static str, Duration, Duration, Duration
         ),
         ("secrets.grace", s.secrets.grace, Duration::ZERO, 365 * DAY),
         ("prometheus.timeout", s.prometheus.timeout, NONZERO, HOUR),
+        (
+            "prometheus.query_timeout",
+            s.prometheus.query_timeout,
+            NONZERO,
+            Duration::from_secs(60),
+        ),
     ]
 }
 
@@ -331,14 +337,19 @@ impl Default for SecretSettings {
     }
 }
 
-/// The Prometheus that keeps the monitoring stack's cAdvisor series; `recommend` reads them from
-/// here instead of sampling when `url` is set.
+/// The Prometheus that keeps the monitoring stack's series: `recommend` reads cAdvisor's from
+/// here instead of sampling when `url` is set, and target tracking's `query:` rules their value.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct PrometheusSettings {
     pub url: String,
+    /// `recommend`'s range queries over a window (a week of series takes a while).
     #[serde(deserialize_with = "duration")]
     pub timeout: Duration,
+    /// A `query:` rule's instant query, inside the webhook's answer: Alertmanager gives a
+    /// notification at least 15 s, and a decision waits for its value.
+    #[serde(deserialize_with = "duration")]
+    pub query_timeout: Duration,
 }
 
 impl Default for PrometheusSettings {
@@ -346,6 +357,7 @@ impl Default for PrometheusSettings {
         Self {
             url: String::new(),
             timeout: Duration::from_secs(30),
+            query_timeout: Duration::from_secs(5),
         }
     }
 }

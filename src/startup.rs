@@ -6,10 +6,11 @@ use crate::act::Swarm;
 use crate::clock::Clock;
 use crate::journal::{Compaction, Journal, JournalError};
 use crate::pipeline::{ClusterMode, Pipeline, PipelineSettings, Records, Recovery};
+use crate::prometheus::Prometheus;
 use crate::receive::{serve, spawn_duties, tls, AppState, Auth};
 use crate::record::grafana::Annotator;
 use crate::record::metrics::Metrics;
-use crate::rules::{load_rules_dir, RuleErrors};
+use crate::rules::{load_rules_for, RuleErrors};
 use crate::settings::{Settings, SettingsError};
 use actix_web::dev::Server;
 use actix_web::web;
@@ -28,6 +29,8 @@ pub enum StartError {
     Journal(#[from] JournalError),
     #[error(transparent)]
     Tls(#[from] tls::TlsError),
+    #[error(transparent)]
+    Prometheus(#[from] crate::prometheus::PrometheusError),
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: String,
@@ -55,7 +58,7 @@ impl Application {
     /// Load rules and secrets, open and recover the journal, bind the listener (port 0 picks a
     /// free port) and build the server.
     pub async fn build(settings: &Settings, deps: Dependencies) -> Result<Self, StartError> {
-        let rules = load_rules_dir(&settings.rules_dir)?;
+        let rules = load_rules_for(&settings.rules_dir, &settings.prometheus.url)?;
         tracing::info!(rules = rules.len(), dir = %settings.rules_dir.display(), "rules loaded");
         let auth = Auth::from_settings(&settings.auth)?;
         if auth.is_open() && !settings.tls.verifies_clients() {
@@ -86,7 +89,7 @@ impl Application {
             deps.swarm,
             deps.clock,
             records,
-            pipeline_settings(settings),
+            pipeline_settings(settings)?,
         ));
         let recovery = pipeline.recover(replayed).await?;
         let listener = TcpListener::bind(&settings.listen).map_err(|source| StartError::Bind {
@@ -177,8 +180,15 @@ async fn shutdown_signal() {
     }
 }
 
-fn pipeline_settings(settings: &Settings) -> PipelineSettings {
-    PipelineSettings {
+fn pipeline_settings(settings: &Settings) -> Result<PipelineSettings, StartError> {
+    let prometheus = match settings.prometheus.url.is_empty() {
+        true => None,
+        false => Some(Arc::new(Prometheus::new(
+            &settings.prometheus.url,
+            settings.prometheus.query_timeout,
+        )?)),
+    };
+    Ok(PipelineSettings {
         opt_in_label: settings.opt_in_label.clone(),
         retry_for: settings.docker.retry_for,
         admission_read_timeout: settings.docker.timeout.min(Duration::from_secs(2)),
@@ -190,5 +200,6 @@ fn pipeline_settings(settings: &Settings) -> PipelineSettings {
             // An update is a read and a write, each bounded by docker.timeout.
             ack_wait: settings.docker.timeout.saturating_mul(2),
         }),
-    }
+        prometheus,
+    })
 }

@@ -6,20 +6,13 @@
 mod common;
 
 use common::command::{swarmpilot_in, text};
+use common::prometheus::{unix_now, BackfilledPrometheus};
 use common::{free_port, require_docker, TestService, TEST_IMAGE};
 use serde_json::Value;
 use std::fmt::Write as _;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 const MIB: u64 = 1024 * 1024;
-
-/// A Prometheus on loopback whose storage holds `series`, killed on drop.
-struct BackfilledPrometheus {
-    child: Child,
-    url: String,
-    dir: tempfile::TempDir,
-}
 
 /// One task's steady usage: cores and bytes.
 struct TaskUsage<'a> {
@@ -27,69 +20,6 @@ struct TaskUsage<'a> {
     task: &'a str,
     cores: f64,
     memory: u64,
-}
-
-impl BackfilledPrometheus {
-    /// cAdvisor's two series for each task, every 15 s over the last 15 minutes.
-    async fn start(tasks: &[TaskUsage<'_>]) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let metrics = dir.path().join("cadvisor.om");
-        std::fs::write(&metrics, openmetrics(tasks, unix_now())).unwrap();
-        let data = dir.path().join("data");
-        run_ok(
-            Command::new("promtool")
-                .args(["tsdb", "create-blocks-from", "openmetrics"])
-                .arg(&metrics)
-                .arg(&data),
-        );
-        let config = dir.path().join("prometheus.yml");
-        std::fs::write(&config, "global:\n  scrape_interval: 1h\n").unwrap();
-        let port = free_port();
-        let child = Command::new("prometheus")
-            .arg(format!("--config.file={}", config.display()))
-            .arg(format!("--storage.tsdb.path={}", data.display()))
-            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("prometheus (Debian's `prometheus` package; scripts/test.sh installs it)");
-        let server = Self {
-            child,
-            url: format!("http://127.0.0.1:{port}"),
-            dir,
-        };
-        server.wait_ready().await;
-        server
-    }
-
-    async fn wait_ready(&self) {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        let ready = format!("{}/-/ready", self.url);
-        while Instant::now() < deadline {
-            if reqwest::get(&ready)
-                .await
-                .is_ok_and(|r| r.status().is_success())
-            {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        panic!("prometheus at {} not ready within 30 s", self.url);
-    }
-
-    /// A config file pointing `prometheus.url` here.
-    fn config(&self) -> std::path::PathBuf {
-        let path = self.dir.path().join("swarmpilot.toml");
-        std::fs::write(&path, format!("[prometheus]\nurl = \"{}\"\n", self.url)).unwrap();
-        path
-    }
-}
-
-impl Drop for BackfilledPrometheus {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 fn openmetrics(tasks: &[TaskUsage<'_>], now: u64) -> String {
@@ -127,18 +57,6 @@ fn openmetrics(tasks: &[TaskUsage<'_>], now: u64) -> String {
     out
 }
 
-fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-}
-
-fn run_ok(command: &mut Command) {
-    let out = command.output().expect("runs");
-    assert!(out.status.success(), "{command:?}: {}", text(&out.stderr));
-}
-
 fn opted_in(tag: &str) -> TestService {
     TestService::opted_in_with(tag, &[], TEST_IMAGE, &[])
 }
@@ -157,20 +75,23 @@ async fn recommend_reads_every_tasks_usage_from_prometheus() {
     require_docker();
     let web = opted_in("sp8prom");
     let quiet = opted_in("sp8noseries");
-    let prometheus = BackfilledPrometheus::start(&[
-        TaskUsage {
-            service: &web.name,
-            task: &format!("{}.1.task1", web.name),
-            cores: 0.2,
-            memory: 48 * MIB,
-        },
-        TaskUsage {
-            service: &web.name,
-            task: &format!("{}.2.task2", web.name),
-            cores: 0.4,
-            memory: 64 * MIB,
-        },
-    ])
+    let prometheus = BackfilledPrometheus::start(&openmetrics(
+        &[
+            TaskUsage {
+                service: &web.name,
+                task: &format!("{}.1.task1", web.name),
+                cores: 0.2,
+                memory: 48 * MIB,
+            },
+            TaskUsage {
+                service: &web.name,
+                task: &format!("{}.2.task2", web.name),
+                cores: 0.4,
+                memory: 64 * MIB,
+            },
+        ],
+        unix_now(),
+    ))
     .await;
     let config = prometheus.config();
     let started = Instant::now();

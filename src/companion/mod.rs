@@ -6,16 +6,16 @@
 //! of one error message and exit code 1.
 //!
 //! ```text
-//! recommend   recommend.rs → stats.rs (sampling) or prometheus.rs → sizing.rs (formulas, output)
+//! recommend   recommend.rs → stats.rs (sampling) or cadvisor.rs → sizing.rs (formulas, output)
 //! secret      secret.rs (rotate, prune) → converge.rs
 //! deploy      deploy.rs (docker stack deploy) → converge.rs
 //! check       placement.rs (ceilings vs. eligible nodes × max_replicas_per_node)
 //! ```
 
+pub mod cadvisor;
 pub mod converge;
 pub mod deploy;
 pub mod placement;
-pub mod prometheus;
 pub mod recommend;
 pub mod secret;
 pub mod sizing;

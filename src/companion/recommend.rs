@@ -2,13 +2,13 @@
 //! window, and print reservations, limits and a replica range ([`super::sizing`] holds the
 //! formulas). Usage comes from sampling the containers (only those on the node swarmpilot talks
 //! to) or, with `prometheus.url`, from the cAdvisor series of the window that just ended
-//! ([`super::prometheus`]).
+//! ([`super::cadvisor`]).
 
-use super::prometheus::{Prometheus, PrometheusError};
 use super::sizing::{self, Observed};
 use super::stats::{self, ContainerSamples};
 use crate::act::docker::{classify, opted_in_services};
 use crate::act::DockerError;
+use crate::prometheus::{Prometheus, PrometheusError};
 use crate::settings::Settings;
 use bollard::models::{Service, Task, TaskState};
 use bollard::query_parameters::ListTasksOptionsBuilder;
@@ -107,7 +107,8 @@ pub async fn run(
     let report = match source {
         Source::Docker => sample(docker, targets, args.window).await,
         Source::Prometheus => {
-            let prometheus = Prometheus::new(&settings.prometheus)?;
+            let prometheus =
+                Prometheus::new(&settings.prometheus.url, settings.prometheus.timeout)?;
             read(&prometheus, targets, args.window).await?
         }
     };
@@ -246,7 +247,7 @@ async fn read(
 ) -> Result<Vec<(Observed, Option<sizing::Recommendation>)>, PrometheusError> {
     let reads = targets
         .into_iter()
-        .map(|t| prometheus.observe(t.observed, window));
+        .map(|t| super::cadvisor::observe(prometheus, t.observed, window));
     let observed = futures_util::future::try_join_all(reads).await?;
     Ok(observed
         .into_iter()

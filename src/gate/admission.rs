@@ -11,6 +11,7 @@ use crate::clock::whole_secs_up;
 use crate::decision::Decision;
 use crate::model::{Planned, ServiceState, Template};
 use crate::parse::Alert;
+use crate::prometheus::{Instant, PrometheusError};
 use crate::rules::{Action, ActionKind, Finite, TargetTracking};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -176,9 +177,24 @@ impl Gate {
         plan(ask.action, service, context)
     }
 
-    /// Target tracking: the alert's value for the rule's `value_from`, or why there is none.
-    pub fn read_value(&self, tracking: &TargetTracking, alert: &Alert) -> Result<Finite, Refusal> {
+    /// Target tracking: the alert's value for the rule's `value_from`, or why there is none;
+    /// `None` for a `query:` rule (its value is Prometheus' answer, [`Self::query_value`]).
+    pub fn read_value(
+        &self,
+        tracking: &TargetTracking,
+        alert: &Alert,
+    ) -> Option<Result<Finite, Refusal>> {
         super::target::read_value(tracking, alert)
+    }
+
+    /// Target tracking: Prometheus' answer to a `query:` rule for `service` as the value, or why
+    /// it is none.
+    pub fn query_value(
+        &self,
+        answer: Result<Instant, PrometheusError>,
+        service: &str,
+    ) -> Result<Finite, Refusal> {
+        super::target::query_value(answer, service)
     }
 
     /// Recovery: a scale_to_target of `rule` that landed on `service` at `at` recommended

@@ -10,6 +10,7 @@ use super::change::{label_bound, MAX_REPLICAS_LABEL, MIN_REPLICAS_LABEL};
 use crate::decision::{Decision, Refusal};
 use crate::model::{Change, Planned, ServiceState};
 use crate::parse::Alert;
+use crate::prometheus::{Instant, PrometheusError, Sample};
 use crate::rules::{Finite, Reading, TargetTracking, ValueSource, MAX_REPLICAS};
 
 /// Relative slack for floating point. Decimal values are not exact in binary: 4 × 0.9 / 0.6 is
@@ -19,30 +20,73 @@ use crate::rules::{Finite, Reading, TargetTracking, ValueSource, MAX_REPLICAS};
 /// replica, far below anything a reading means, and far above f64's error (≈ 1e-16 per step).
 pub const EPSILON: f64 = 1e-9;
 
-/// The alert's value for `tracking`, or why it cannot be used. Never an action on a guess: a
-/// missing, unparsable, NaN, infinite or negative value is a refusal naming it.
-pub fn read_value(tracking: &TargetTracking, alert: &Alert) -> Result<Finite, Refusal> {
-    let ValueSource::Annotation { name } = &tracking.value_from;
+/// The alert's value for `tracking` when it carries it (`value_from: annotation:<name>`); `None`
+/// for a `query:` rule, whose value is Prometheus' answer ([`query_value`]).
+pub fn read_value(tracking: &TargetTracking, alert: &Alert) -> Option<Result<Finite, Refusal>> {
+    match &tracking.value_from {
+        ValueSource::Annotation { name } => Some(annotation_value(name, alert)),
+        ValueSource::Query { .. } => None,
+    }
+}
+
+/// The annotation `name` of the alert as a value. Never an action on a guess: a missing,
+/// unparsable, NaN, infinite or negative value is a refusal naming it.
+pub fn annotation_value(name: &str, alert: &Alert) -> Result<Finite, Refusal> {
     let Some(text) = alert.annotations.get(name) else {
         return Err(refused(format!(
-            "the alert has no annotation {name:?} (value_from {}): nothing to scale on",
-            tracking.value_from
+            "the alert has no annotation {name:?} (value_from annotation:{name}): nothing to scale on"
         )));
     };
+    checked_value(text, &format!("annotation {name}"))
+}
+
+/// Prometheus' answer to a `query:` rule for `service` as a value: one sample (or a scalar)
+/// holding a usable number; anything else — an error, a timeout, no series, several — is a
+/// refusal that says what came back.
+pub fn query_value(
+    answer: Result<Instant, PrometheusError>,
+    service: &str,
+) -> Result<Finite, Refusal> {
+    let text = match answer {
+        Err(e) => return Err(refused(format!("the query for {service} failed: {e}"))),
+        Ok(Instant::Scalar(value)) => value,
+        Ok(Instant::Vector(samples)) => match <[Sample; 1]>::try_from(samples) {
+            Ok([sample]) => sample.value,
+            Err(samples) if samples.is_empty() => {
+                return Err(refused(format!(
+                    "the query for {service} returned no series: nothing to scale on (is the service scraped?)"
+                )))
+            }
+            Err(samples) => {
+                return Err(refused(format!(
+                    "the query for {service} returned {} series, not one: aggregate it (avg, sum, max …)",
+                    samples.len()
+                )))
+            }
+        },
+        Ok(Instant::Other(kind)) => {
+            return Err(refused(format!(
+                "the query for {service} returned a {kind}, not one value"
+            )))
+        }
+    };
+    checked_value(&text, "the query's value")
+}
+
+/// `text` as a value per replica: a finite number, not negative. `what` names its source.
+fn checked_value(text: &str, what: &str) -> Result<Finite, Refusal> {
     let shown = shorten(text);
     let Ok(value) = text.trim().parse::<f64>() else {
-        return Err(refused(format!(
-            "annotation {name} = {shown:?} is not a number"
-        )));
+        return Err(refused(format!("{what} = {shown:?} is not a number")));
     };
     let Some(value) = Finite::new(value) else {
         return Err(refused(format!(
-            "annotation {name} = {shown:?} is not a finite number"
+            "{what} = {shown:?} is not a finite number"
         )));
     };
     if value.get() < 0.0 {
         return Err(refused(format!(
-            "annotation {name} = {shown:?} is negative: a value per replica never is"
+            "{what} = {shown:?} is negative: a value per replica never is"
         )));
     }
     // -0 reads as 0 in every message.

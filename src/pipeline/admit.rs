@@ -10,7 +10,7 @@ use crate::gate::{is_valid_service_name, owner_of, DeliveryKey, Refusal};
 use crate::journal::{Entry, Intent, JournalError};
 use crate::model::{Change, Planned, ServiceMode, ServiceState};
 use crate::parse::Alert;
-use crate::rules::{Action, ActionKind, Reading, Rule};
+use crate::rules::{Action, ActionKind, Finite, Reading, Rule, TargetTracking, ValueSource};
 use std::sync::Arc;
 use tokio::sync::oneshot;
 
@@ -165,7 +165,7 @@ impl Pipeline {
         if mode == Mode::Act {
             self.gate.budget_left(name)?;
         }
-        let mut action = self.action_for(rule, alert)?;
+        let mut action = self.action_for(rule, alert, name).await?;
         let planned = self
             .target_at_admission(rule, &mut action, name, delivery, mode)
             .await?;
@@ -225,18 +225,46 @@ impl Pipeline {
         })
     }
 
-    /// The action an intent journals: the rule's, and for target tracking with the alert's
-    /// value read into it — a bad value is refused here, before Docker is asked.
-    fn action_for(&self, rule: &Rule, alert: &Alert) -> Result<Action, Refusal> {
+    /// The action an intent journals: the rule's, and for target tracking with its value read
+    /// into it (the alert's, or Prometheus' answer now) — a bad value is refused here, before
+    /// Docker is asked.
+    async fn action_for(&self, rule: &Rule, alert: &Alert, name: &str) -> Result<Action, Refusal> {
         let mut action = rule.action.clone();
         if let Action::ScaleToTarget(tracking) = &mut action {
-            let value = self.gate.read_value(tracking, alert)?;
+            let value = match self.gate.read_value(tracking, alert) {
+                Some(value) => value?,
+                None => self.query_value(tracking, name).await?,
+            };
             tracking.reading = Some(Reading {
                 value,
                 replicas: None,
             });
         }
         Ok(action)
+    }
+
+    /// A `query:` rule's value for `name`, asked of Prometheus now (within
+    /// `[prometheus] query_timeout`).
+    async fn query_value(&self, tracking: &TargetTracking, name: &str) -> Result<Finite, Refusal> {
+        let ValueSource::Query { query } = &tracking.value_from else {
+            return Err(Refusal::new(
+                Decision::Refused,
+                format!("value_from {} is not a query", tracking.value_from),
+            ));
+        };
+        let Some(prometheus) = &self.settings.prometheus else {
+            // The loader refuses such rules; a journaled one resumed after [prometheus] was
+            // removed ends here.
+            return Err(Refusal::new(
+                Decision::Refused,
+                "the rule reads its value with query, and [prometheus] url is not set".to_string(),
+            ));
+        };
+        let started = std::time::Instant::now();
+        let answer = prometheus.instant(&query.for_service(name)).await;
+        self.metrics
+            .query_seconds(answer.is_ok(), started.elapsed().as_secs_f64());
+        self.gate.query_value(answer, name)
     }
 
     /// Dedupe, cooldown and anti-flap from what this process remembers. In cluster mode a

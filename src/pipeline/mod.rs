@@ -28,6 +28,7 @@ use crate::gate::{ActionKey, Budgets, DeliveryKey, Gate, LocalMemory, Window};
 use crate::journal::{Entry, Intent, Journal, JournalError, Outcome};
 use crate::model::Change;
 use crate::parse::{Alert, Notification};
+use crate::prometheus::Prometheus;
 use crate::record::actions::{ActionLog, ActionView};
 use crate::record::grafana::Annotator;
 use crate::record::metrics::Metrics;
@@ -72,6 +73,9 @@ pub struct PipelineSettings {
     pub backup_timeout: Duration,
     /// `[cluster] enabled`: claims on the services, answers once the claim landed.
     pub cluster: Option<ClusterMode>,
+    /// `[prometheus] url`, where `query:` rules read their value; `None` when unset (the rules
+    /// loader refuses such rules then).
+    pub prometheus: Option<Arc<Prometheus>>,
 }
 
 /// Where decisions and outcomes are recorded.

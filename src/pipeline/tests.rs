@@ -286,6 +286,7 @@ pub(super) fn settings() -> PipelineSettings {
         actions_per_service_per_hour: 12,
         backup_timeout: Duration::from_secs(60),
         cluster: None,
+        prometheus: None,
     }
 }
 

@@ -14,7 +14,7 @@ pub mod tls;
 
 use crate::pipeline::Pipeline;
 use crate::receive::rate::{keyed, InjectedClock, Keyed};
-use crate::rules::{load_rules_dir, RuleErrors, RuleSet};
+use crate::rules::{load_rules_for, RuleErrors, RuleSet};
 use crate::settings::{AuthSettings, Settings, SettingsError};
 use actix_web::dev::Server;
 use actix_web::{middleware, web, App, HttpRequest, HttpServer};
@@ -38,6 +38,8 @@ pub struct AppState {
     client_rate: Option<Keyed<IpAddr>>,
     rate_clock: InjectedClock,
     rules_dir: PathBuf,
+    /// `[prometheus] url`: `query:` rules need it.
+    prometheus_url: String,
     auth_settings: AuthSettings,
     opt_in_label: String,
     /// `auth.protect_pages`: `/`, `/api/v1/actions` and `/metrics` need the webhook's credentials.
@@ -63,6 +65,7 @@ impl AppState {
             ),
             rate_clock,
             rules_dir: settings.rules_dir.clone(),
+            prometheus_url: settings.prometheus.url.clone(),
             auth_settings: settings.auth.clone(),
             opt_in_label: settings.opt_in_label.clone(),
             protect_pages: settings.auth.protect_pages,
@@ -128,9 +131,10 @@ impl AppState {
 
     async fn load_rules_and_auth(&self) -> Result<(RuleSet, Auth), ReloadError> {
         let rules_dir = self.rules_dir.clone();
+        let prometheus_url = self.prometheus_url.clone();
         let auth_settings = self.auth_settings.clone();
         tokio::task::spawn_blocking(move || {
-            let rules = load_rules_dir(&rules_dir)?;
+            let rules = load_rules_for(&rules_dir, &prometheus_url)?;
             let auth = Auth::from_settings(&auth_settings)?;
             Ok((rules, auth))
         })

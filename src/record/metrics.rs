@@ -25,6 +25,7 @@ pub struct Metrics {
     annotations_dropped: IntCounter,
     journal_append: Histogram,
     journal_append_errors: IntCounter,
+    target_query: HistogramVec,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -109,6 +110,12 @@ impl Metrics {
                 "actions_total",
                 "Admitted actions by outcome.",
                 &["action", "outcome"],
+            ),
+            target_query: histogram(
+                "target_query_duration_seconds",
+                "Target tracking's query: rules asking Prometheus for their value, by result (ok, error).",
+                &["result"],
+                vec![0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0],
             ),
             action_duration: histogram(
                 "action_duration_seconds",
@@ -249,6 +256,14 @@ impl Metrics {
 
     pub fn journal_appended(&self, took: Duration) {
         self.journal_append.observe(took.as_secs_f64());
+    }
+
+    /// One `query:` to Prometheus for a target-tracking value, answered (`ok`) or not.
+    pub fn query_seconds(&self, ok: bool, seconds: f64) {
+        let result = if ok { "ok" } else { "error" };
+        self.target_query
+            .with_label_values(&[result])
+            .observe(seconds);
     }
 
     pub fn journal_append_failed(&self) {

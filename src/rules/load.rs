@@ -69,6 +69,7 @@ struct RawRule {
     // scale_to_target's keys (see `target`), read as text like the numbers above.
     target: Option<Spanned<String>>,
     value_from: Option<Spanned<String>>,
+    query: Option<Spanned<String>>,
     tolerance: Option<Spanned<String>>,
     scale_down_stabilization: Option<Spanned<String>>,
     max_step_up: Option<Spanned<String>>,
@@ -107,6 +108,32 @@ impl RuleLimits {
 /// [`RuleLimits::DEFAULT`].
 pub fn load_rules_dir(dir: &Path) -> Result<RuleSet, RuleErrors> {
     load_rules_dir_with(dir, RuleLimits::DEFAULT)
+}
+
+/// [`load_rules_dir`] for a server whose `[prometheus] url` is `prometheus_url`: without one a
+/// `query:` rule could only ever refuse, so it is an error at the rule, like any other mistake.
+pub fn load_rules_for(dir: &Path, prometheus_url: &str) -> Result<RuleSet, RuleErrors> {
+    let rules = load_rules_dir(dir)?;
+    if !prometheus_url.trim().is_empty() {
+        return Ok(rules);
+    }
+    let errors: Vec<RuleError> = rules
+        .iter()
+        .filter(|rule| rule.reads_prometheus())
+        .map(|rule| RuleError {
+            file: rule.origin.file.clone(),
+            line: rule.origin.line,
+            column: rule.origin.column,
+            message: format!(
+                "rule {} reads its value with query: set [prometheus] url (SWARMPILOT_PROMETHEUS__URL) to the Prometheus to ask",
+                rule.name
+            ),
+        })
+        .collect();
+    match errors.is_empty() {
+        true => Ok(rules),
+        false => Err(RuleErrors(errors)),
+    }
 }
 
 /// As [`load_rules_dir`], within `limits`.
@@ -610,7 +637,7 @@ impl RuleBuilder<'_> {
     fn forbid_unused(&mut self, kind: ActionKind, raw: &RawRule) {
         let scale = matches!(kind, ActionKind::ScaleUp | ActionKind::ScaleDown);
         let tracking = kind == ActionKind::ScaleToTarget;
-        let unused: [(&str, Option<&Spanned<String>>, bool); 10] = [
+        let unused: [(&str, Option<&Spanned<String>>, bool); 11] = [
             ("step", raw.step.as_ref(), scale),
             (
                 "max_replicas",
@@ -625,6 +652,7 @@ impl RuleBuilder<'_> {
             ("job", raw.job.as_ref(), kind == ActionKind::BackupNow),
             ("target", raw.target.as_ref(), tracking),
             ("value_from", raw.value_from.as_ref(), tracking),
+            ("query", raw.query.as_ref(), tracking),
             ("tolerance", raw.tolerance.as_ref(), tracking),
             (
                 "scale_down_stabilization",

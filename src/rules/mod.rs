@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
-pub use load::{load_rules_dir, RuleError, RuleErrors};
+pub use load::{load_rules_dir, load_rules_for, RuleError, RuleErrors};
 pub use target::{Finite, Reading, StepLimit, TargetTracking, ValueSource};
 
 /// The largest replica count or step a rule or a `swarmpilot.*_replicas` label may name. Swarm
@@ -124,6 +124,11 @@ pub struct Rule {
 }
 
 impl Rule {
+    /// Whether deciding on this rule asks Prometheus (target tracking's `query:`).
+    pub fn reads_prometheus(&self) -> bool {
+        matches!(&self.action, Action::ScaleToTarget(t) if matches!(t.value_from, ValueSource::Query { .. }))
+    }
+
     /// Whether this rule applies to the alert: the status it acts on and every matcher hold.
     pub fn applies_to(&self, alert: &Alert) -> bool {
         alert.status == self.on && self.matchers.iter().all(|m| m.matches(&alert.labels))

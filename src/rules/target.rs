@@ -3,6 +3,7 @@
 //! knows by the same names. Only the rule's words live here; the arithmetic is the gate's
 //! (`gate/target.rs`).
 
+use crate::prometheus::ServiceQuery;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
@@ -41,19 +42,23 @@ impl<'de> Deserialize<'de> for Finite {
     }
 }
 
-/// Where the alert carries the value (`value_from`). Only annotations today: the PromQL form
-/// (`query:`) of design §8 is a later step and is not accepted by the rule loader.
+/// Where the value comes from: the alert (`value_from: annotation:<name>`) or Prometheus at
+/// decision time (`query:`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "from", rename_all = "snake_case")]
 pub enum ValueSource {
     /// `annotation:<name>`: the alert rule sets it, typically to `{{ $value }}`.
     Annotation { name: String },
+    /// `query:`: PromQL evaluated against `[prometheus] url` when the decision is made, the
+    /// service put in as a label value; fresher than what the alert saw when it fired.
+    Query { query: ServiceQuery },
 }
 
 impl std::fmt::Display for ValueSource {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             ValueSource::Annotation { name } => write!(f, "annotation:{name}"),
+            ValueSource::Query { .. } => f.write_str("query"),
         }
     }
 }

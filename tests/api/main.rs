@@ -20,3 +20,4 @@ mod safety;
 mod scaling;
 mod server;
 mod target;
+mod target_query;

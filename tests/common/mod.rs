@@ -19,6 +19,7 @@ pub mod grafana_standin;
 pub mod multinode;
 pub mod net;
 pub mod process;
+pub mod prometheus;
 pub mod swarm;
 
 // The most used names at `common::`; a crate that uses none of one leaves it unused.

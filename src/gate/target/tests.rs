@@ -366,7 +366,9 @@ fn alert_with(annotations: &[(&str, &str)]) -> Alert {
 #[case::overflow(&[("value", "1e400")], "annotation value = \"1e400\" is not a finite number")]
 #[case::negative(&[("value", "-0.5")], "annotation value = \"-0.5\" is negative: a value per replica never is")]
 fn bad_values_are_refused(#[case] annotations: &[(&str, &str)], #[case] reason: &str) {
-    let refusal = read_value(&tracking(), &alert_with(annotations)).unwrap_err();
+    let refusal = read_value(&tracking(), &alert_with(annotations))
+        .unwrap()
+        .unwrap_err();
     assert_eq!(
         (refusal.decision, refusal.reason.as_str()),
         (Decision::Refused, reason)
@@ -376,7 +378,9 @@ fn bad_values_are_refused(#[case] annotations: &[(&str, &str)], #[case] reason: 
 #[test]
 fn a_huge_annotation_is_shortened_in_the_reason() {
     let huge = "9".repeat(10_000) + "x";
-    let refusal = read_value(&tracking(), &alert_with(&[("value", &huge)])).unwrap_err();
+    let refusal = read_value(&tracking(), &alert_with(&[("value", &huge)]))
+        .unwrap()
+        .unwrap_err();
     assert!(refusal.reason.len() < 200, "{}", refusal.reason);
 }
 
@@ -388,7 +392,9 @@ fn a_huge_annotation_is_shortened_in_the_reason() {
 #[case::zero("0", 0.0)]
 #[case::minus_zero("-0", 0.0)]
 fn good_values_are_read(#[case] text: &str, #[case] value: f64) {
-    let read = read_value(&tracking(), &alert_with(&[("value", text)])).unwrap();
+    let read = read_value(&tracking(), &alert_with(&[("value", text)]))
+        .unwrap()
+        .unwrap();
     assert_eq!(read.get(), value);
     assert!(read.get().is_sign_positive());
 }
@@ -412,4 +418,50 @@ fn extremes_neither_panic_nor_wrap(#[case] target: f64, #[case] value: f64, #[ca
     {
         assert!(to <= current.max(MAX_REPLICAS), "{to}");
     }
+}
+
+fn sample(value: &str) -> Sample {
+    Sample {
+        metric: [("service".to_string(), "web".to_string())].into(),
+        value: value.into(),
+    }
+}
+
+#[rstest]
+#[case::one_sample(Instant::Vector(vec![sample("0.75")]), 0.75)]
+#[case::scalar(Instant::Scalar("1.5".into()), 1.5)]
+#[case::zero(Instant::Vector(vec![sample("0")]), 0.0)]
+fn a_query_answer_of_one_number_is_the_value(#[case] answer: Instant, #[case] value: f64) {
+    assert_eq!(query_value(Ok(answer), "web").unwrap().get(), value);
+}
+
+#[rstest]
+#[case::no_series(Instant::Vector(vec![]), "the query for web returned no series: nothing to scale on (is the service scraped?)")]
+#[case::two_series(Instant::Vector(vec![sample("1"), sample("2")]), "the query for web returned 2 series, not one: aggregate it (avg, sum, max …)")]
+#[case::matrix(Instant::Other("matrix".into()), "the query for web returned a matrix, not one value")]
+#[case::nan(Instant::Vector(vec![sample("NaN")]), "the query's value = \"NaN\" is not a finite number")]
+#[case::inf(Instant::Scalar("+Inf".into()), "the query's value = \"+Inf\" is not a finite number")]
+#[case::negative(Instant::Vector(vec![sample("-1")]), "the query's value = \"-1\" is negative: a value per replica never is")]
+fn a_query_answer_that_is_not_one_usable_number_is_refused(
+    #[case] answer: Instant,
+    #[case] reason: &str,
+) {
+    let refusal = query_value(Ok(answer), "web").unwrap_err();
+    assert_eq!(refusal.decision, Decision::Refused);
+    assert_eq!(refusal.reason, reason);
+}
+
+#[rstest]
+#[case::timeout(
+    PrometheusError::Timeout { url: "http://127.0.0.1:9/api/v1/query".into(), timeout: std::time::Duration::from_secs(5) },
+    "the query for web failed: prometheus http://127.0.0.1:9/api/v1/query: no answer within 5s"
+)]
+#[case::bad_query(
+    PrometheusError::Query { url: "http://p/api/v1/query".into(), status: 400, message: "bad_data: parse error".into() },
+    "the query for web failed: prometheus http://p/api/v1/query answered 400: bad_data: parse error"
+)]
+fn a_failed_query_is_refused_with_its_error(#[case] error: PrometheusError, #[case] reason: &str) {
+    let refusal = query_value(Err(error), "web").unwrap_err();
+    assert_eq!(refusal.decision, Decision::Refused);
+    assert_eq!(refusal.reason, reason);
 }

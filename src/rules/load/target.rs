@@ -3,6 +3,7 @@
 
 use super::{RawRule, RuleBuilder};
 use crate::clock::duration_ms;
+use crate::prometheus::ServiceQuery;
 use crate::rules::matcher::is_label_name;
 use crate::rules::{Finite, StepLimit, TargetTracking, ValueSource, MAX_REPLICAS};
 use marked_yaml::Spanned;
@@ -27,11 +28,19 @@ impl RuleBuilder<'_> {
             Some(target) => self.target(target),
             None => self.missing(raw, "target, the per-replica value to hold"),
         };
-        let value_from = match &raw.value_from {
-            Some(value_from) => self.value_from(value_from),
-            None => self.missing(
+        let value_from = match (&raw.value_from, &raw.query) {
+            (Some(value_from), None) => self.value_from(value_from),
+            (None, Some(query)) => self.query(query),
+            (Some(_), Some(query)) => {
+                self.error(
+                    query,
+                    "query and value_from both say where the value comes from: keep one".into(),
+                );
+                None
+            }
+            (None, None) => self.missing(
                 raw,
-                "value_from, where the alert carries the value (annotation:<name>)",
+                "value_from (annotation:<name>, the alert annotation that holds the value) or query (PromQL for it)",
             ),
         };
         let tolerance = match &raw.tolerance {
@@ -120,6 +129,18 @@ impl RuleBuilder<'_> {
                     "value_from must be annotation:<name>, the alert annotation that holds the value (a label name), not {:?}",
                     raw.as_str()
                 );
+                self.error(raw, message);
+                None
+            }
+        }
+    }
+
+    /// PromQL checked with Prometheus' grammar, reported at the `query` key (the grammar's
+    /// positions are within the query, which a block scalar may spread over lines).
+    fn query(&mut self, raw: &Spanned<String>) -> Option<ValueSource> {
+        match ServiceQuery::parse(raw) {
+            Ok(query) => Some(ValueSource::Query { query }),
+            Err(message) => {
                 self.error(raw, message);
                 None
             }

@@ -86,7 +86,7 @@ fn loads_every_field() {
 )]
 #[case::unknown_field(
     "rules:\n  - name: a\n    match: ['x=y']\n    action: restart\n    cooldwn: 5m\n",
-    "r.yml:5:5: unknown field \"cooldwn\", expected one of name, match, on, service_label, action, step, max_replicas, min_replicas, cooldown, job, target, value_from, tolerance, scale_down_stabilization, max_step_up, max_step_down"
+    "r.yml:5:5: unknown field \"cooldwn\", expected one of name, match, on, service_label, action, step, max_replicas, min_replicas, cooldown, job, target, value_from, query, tolerance, scale_down_stabilization, max_step_up, max_step_down"
 )]
 #[case::step_not_number(
     "rules:\n  - name: a\n    match: ['x=y']\n    action: scale_up\n    max_replicas: 3\n    step: two\n",

@@ -190,7 +190,7 @@ fn bad_values_are_reported_where_they_are(#[case] line: &str, #[case] expected: 
     "target",
     "r.yml:4:13: scale_to_target needs target, the per-replica value to hold"
 )]
-#[case::no_value_from("value_from", "r.yml:4:13: scale_to_target needs value_from, where the alert carries the value (annotation:<name>)")]
+#[case::no_value_from("value_from", "r.yml:4:13: scale_to_target needs value_from (annotation:<name>, the alert annotation that holds the value) or query (PromQL for it)")]
 #[case::no_max(
     "max_replicas",
     "r.yml:4:13: scale_to_target needs max_replicas, the bound it never exceeds"
@@ -289,14 +289,76 @@ fn target_keys_apply_to_scale_to_target_only(
     );
 }
 
-/// The PromQL variant of design §8 is a later step: its key is not accepted yet.
+const QUERY: &str = r#"query: 'avg(rate(cpu{service="$service"}[1m]))'"#;
+
 #[test]
-fn a_query_key_is_an_unknown_field() {
+fn a_query_is_where_the_value_comes_from() {
+    let text = rule(&["target: 0.6", QUERY, "max_replicas: 20"]);
+    let tracking = tracking_of(&text);
+    let ValueSource::Query { query } = &tracking.value_from else {
+        panic!("{:?}", tracking.value_from)
+    };
+    assert_eq!(query.as_str(), r#"avg(rate(cpu{service="$service"}[1m]))"#);
+    assert_eq!(
+        query.for_service("app_web"),
+        r#"avg(rate(cpu{service="app_web"}[1m]))"#
+    );
+}
+
+#[test]
+fn a_query_may_span_lines() {
+    let text = rule(&[
+        "target: 0.6",
+        "query: |",
+        "      sum(rate(cpu{service=\"$service\"}[1m]))",
+        "        / count(up{service=\"$service\"})",
+        "max_replicas: 20",
+    ]);
+    assert!(matches!(
+        tracking_of(&text).value_from,
+        ValueSource::Query { .. }
+    ));
+}
+
+#[rstest]
+#[case::not_promql("query: avg(rate(cpu[1m])", "7:12: query is not PromQL")]
+#[case::no_service(
+    "query: avg(rate(cpu[1m]))",
+    "7:12: query must select the service with a label matcher whose value is \"$service\""
+)]
+#[case::range(
+    "query: 'cpu{service=\"$service\"}[1m]'",
+    "7:12: query must return an instant vector or a scalar"
+)]
+fn a_bad_query_is_reported_at_its_key(#[case] line: &str, #[case] expected: &str) {
+    let errors = errors_of(&rule(&["target: 0.6", "max_replicas: 20", line]));
+    assert!(
+        errors.len() == 1 && errors[0].starts_with(&format!("r.yml:{expected}")),
+        "{errors:#?}"
+    );
+}
+
+#[test]
+fn query_and_value_from_are_one_or_the_other() {
     let mut lines = REQUIRED.to_vec();
-    lines.push("query: avg(rate(cpu[5m]))");
+    lines.push(QUERY);
     let errors = errors_of(&rule(&lines));
     assert!(
-        errors.len() == 1 && errors[0].starts_with("r.yml:8:5: unknown field \"query\""),
+        errors.len() == 1
+            && errors[0].starts_with(
+                "r.yml:8:12: query and value_from both say where the value comes from"
+            ),
+        "{errors:#?}"
+    );
+}
+
+#[test]
+fn a_query_on_another_action_is_refused() {
+    let errors = errors_of(&format!(
+        "rules:\n  - name: a\n    match: ['x=y']\n    action: restart\n    {QUERY}\n"
+    ));
+    assert!(
+        errors.len() == 1 && errors[0].ends_with("query does not apply to action restart"),
         "{errors:#?}"
     );
 }
@@ -310,4 +372,20 @@ fn a_resolved_alert_never_scales_to_target() {
         errors,
         ["r.yml:5:9: on: resolved applies only to scale_down and backup_now; a resolved alert never triggers scale_to_target"]
     );
+}
+
+#[test]
+fn a_query_rule_needs_a_prometheus_to_ask() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = rule(&["target: 0.6", QUERY, "max_replicas: 20"]);
+    std::fs::write(dir.path().join("r.yml"), text).unwrap();
+    let errors = crate::rules::load_rules_for(dir.path(), "").unwrap_err();
+    let errors: Vec<String> = errors.0.iter().map(ToString::to_string).collect();
+    assert_eq!(errors.len(), 1, "{errors:#?}");
+    assert!(
+        errors[0].ends_with("r.yml:2:11: rule cpu-target reads its value with query: set [prometheus] url (SWARMPILOT_PROMETHEUS__URL) to the Prometheus to ask"),
+        "{errors:#?}"
+    );
+    let rules = crate::rules::load_rules_for(dir.path(), "http://127.0.0.1:9090").unwrap();
+    assert_eq!(rules.len(), 1);
 }

@@ -13,8 +13,7 @@
 //! both series is one sample, as one `docker stats` reading is when sampling.
 
 use super::sizing::Observed;
-use crate::settings::PrometheusSettings;
-use serde::Deserialize;
+use crate::prometheus::{promql_string, Prometheus, PrometheusError, Series};
 use std::collections::{BTreeSet, HashMap};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -25,118 +24,31 @@ const MIN_RATE_WINDOW: Duration = Duration::from_secs(60);
 /// Points per series; Prometheus refuses more than 11,000.
 const MAX_POINTS: u32 = 5_000;
 
-#[derive(Debug, thiserror::Error)]
-pub enum PrometheusError {
-    #[error("prometheus {url}: {source}")]
-    Http { url: String, source: reqwest::Error },
-    #[error("prometheus {url} answered {status}: {message}")]
-    Query {
-        url: String,
-        status: u16,
-        message: String,
-    },
-}
-
-/// A Prometheus HTTP API client for the two queries.
-pub struct Prometheus {
-    client: reqwest::Client,
-    base: String,
-}
-
-/// One `query_range` answer: a matrix of series.
-#[derive(Deserialize)]
-struct Answer {
-    status: String,
-    #[serde(default)]
-    error: String,
-    #[serde(default)]
-    data: Option<Matrix>,
-}
-
-#[derive(Deserialize)]
-struct Matrix {
-    result: Vec<Series>,
-}
-
-#[derive(Deserialize)]
-struct Series {
-    metric: HashMap<String, String>,
-    /// `[unix seconds, "value"]` pairs.
-    values: Vec<(f64, String)>,
-}
-
 /// Values by (task, timestamp in ms).
 type Points = HashMap<(String, i64), f64>;
 
-impl Prometheus {
-    pub fn new(settings: &PrometheusSettings) -> Result<Self, PrometheusError> {
-        let base = settings.url.trim_end_matches('/').to_string();
-        let client = reqwest::Client::builder()
-            .timeout(settings.timeout)
-            .build()
-            .map_err(|source| PrometheusError::Http {
-                url: base.clone(),
-                source,
-            })?;
-        Ok(Self { client, base })
-    }
-
-    /// Fill `observed` with the samples of the `window` that ends now.
-    pub async fn observe(
-        &self,
-        mut observed: Observed,
-        window: Duration,
-    ) -> Result<Observed, PrometheusError> {
-        let range = Range::ending_now(window);
-        let selector = format!("{{{SERVICE_LABEL}={}}}", promql_string(&observed.service));
-        let cpu = format!(
-            "sum by ({TASK_LABEL}) (rate(container_cpu_usage_seconds_total{selector}[{}s]))",
-            range.rate_window.as_secs()
-        );
-        let memory =
-            format!("sum by ({TASK_LABEL}) (container_memory_working_set_bytes{selector})");
-        let (cpu, memory) = tokio::try_join!(
-            self.query_range(&cpu, &range),
-            self.query_range(&memory, &range)
-        )?;
-        pair(&mut observed, &cpu, &memory);
-        Ok(observed)
-    }
-
-    async fn query_range(&self, query: &str, range: &Range) -> Result<Points, PrometheusError> {
-        let url = format!("{}/api/v1/query_range", self.base);
-        let http = |source| PrometheusError::Http {
-            url: url.clone(),
-            source,
-        };
-        let response = self
-            .client
-            .post(&url)
-            .form(&[
-                ("query", query.to_string()),
-                ("start", range.start.to_string()),
-                ("end", range.end.to_string()),
-                ("step", range.step.as_secs().to_string()),
-            ])
-            .send()
-            .await
-            .map_err(http)?;
-        let status = response.status().as_u16();
-        let body = response.bytes().await.map_err(http)?;
-        let answer: Answer = serde_json::from_slice(&body).map_err(|e| PrometheusError::Query {
-            url: url.clone(),
-            status,
-            message: format!("not a Prometheus API answer ({e})"),
-        })?;
-        match answer.data {
-            Some(matrix) if answer.status == "success" => Ok(points(matrix)),
-            _ => Err(PrometheusError::Query {
-                url,
-                status,
-                message: answer.error,
-            }),
-        }
-    }
+/// Fill `observed` with the samples of the `window` that ends now.
+pub async fn observe(
+    prometheus: &Prometheus,
+    mut observed: Observed,
+    window: Duration,
+) -> Result<Observed, PrometheusError> {
+    let range = Range::ending_now(window);
+    let selector = format!("{{{SERVICE_LABEL}={}}}", promql_string(&observed.service));
+    let cpu = format!(
+        "sum by ({TASK_LABEL}) (rate(container_cpu_usage_seconds_total{selector}[{}s]))",
+        range.rate_window.as_secs()
+    );
+    let memory = format!("sum by ({TASK_LABEL}) (container_memory_working_set_bytes{selector})");
+    let query = |q: String| async move {
+        let series = prometheus
+            .range(&q, range.start, range.end, range.step)
+            .await?;
+        Ok::<_, PrometheusError>(points(series))
+    };
+    let (cpu, memory) = tokio::try_join!(query(cpu), query(memory))?;
+    pair(&mut observed, &cpu, &memory);
+    Ok(observed)
 }
 
 /// The query range: `[start, end]` in unix seconds, its step and the rate window.
@@ -164,9 +76,9 @@ impl Range {
     }
 }
 
-fn points(matrix: Matrix) -> Points {
+fn points(matrix: Vec<Series>) -> Points {
     let mut out = Points::new();
-    for series in matrix.result {
+    for series in matrix {
         let task = series.metric.get(TASK_LABEL).cloned().unwrap_or_default();
         for (time, value) in series.values {
             if let Ok(value) = value.parse::<f64>() {
@@ -192,22 +104,6 @@ fn pair(observed: &mut Observed, cpu: &Points, memory: &Points) {
     if !steps.is_empty() {
         observed.tasks = (keys.len() as f64 / steps.len() as f64).round() as u64;
     }
-}
-
-/// A PromQL double-quoted string.
-fn promql_string(text: &str) -> String {
-    let mut out = String::with_capacity(text.len() + 2);
-    out.push('"');
-    for c in text.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '"' => out.push_str("\\\""),
-            '\n' => out.push_str("\\n"),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
 }
 
 #[cfg(test)]
@@ -262,13 +158,5 @@ mod tests {
         assert_eq!(range.rate_window.as_secs(), rate_window);
         assert_eq!(range.end - range.start, window);
         assert!(window / step <= u64::from(MAX_POINTS));
-    }
-
-    #[rstest]
-    #[case::plain("app_web", r#""app_web""#)]
-    #[case::quote(r#"a"b"#, r#""a\"b""#)]
-    #[case::backslash(r"a\b", r#""a\\b""#)]
-    fn service_names_are_quoted_for_promql(#[case] name: &str, #[case] quoted: &str) {
-        assert_eq!(promql_string(name), quoted);
     }
 }
