@@ -175,6 +175,49 @@ fn route_sends_remediation_to_swarmpilot_and_meta_alerts_to_a_person_only() {
     }
 }
 
+/// cAdvisor exports only the container labels it is told to (`--whitelisted_container_labels`
+/// in monitoring.yml), as `container_label_<name>` with every other character than a letter,
+/// digit or `_` made `_`: a label alerts.yml reads that is not on the list is never there, and
+/// the rules that select by it (swarmpilot.scaling: target tracking or fixed steps) silently
+/// match nothing.
+#[test]
+fn every_container_label_the_alerts_read_is_one_cadvisor_exports() {
+    // The stack file uses YAML anchors, which marked_yaml does not read: the flag from its text.
+    let stack = std::fs::read_to_string(root().join("stacks/monitoring.yml")).unwrap();
+    let flag = regex::Regex::new(r#""--whitelisted_container_labels=([^"]*)""#).unwrap();
+    let mut flags = flag.captures_iter(&stack);
+    let whitelist = flags
+        .next()
+        .expect("cadvisor's --whitelisted_container_labels")[1]
+        .to_string();
+    assert!(
+        flags.next().is_none(),
+        "one cAdvisor command in monitoring.yml"
+    );
+    let exported: Vec<String> = whitelist
+        .split(',')
+        .map(|l| {
+            let name: String = l
+                .chars()
+                .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+                .collect();
+            format!("container_label_{name}")
+        })
+        .collect();
+    let rules = std::fs::read_to_string(root().join("alertmanager/alerts.yml")).unwrap();
+    let read = regex::Regex::new(r"container_label_[a-zA-Z0-9_]+").unwrap();
+    let mut seen = 0;
+    for label in read.find_iter(&rules) {
+        assert!(
+            exported.iter().any(|e| e == label.as_str()),
+            "alerts.yml reads {}, which cAdvisor does not export ({exported:?})",
+            label.as_str()
+        );
+        seen += 1;
+    }
+    assert!(seen > 0, "alerts.yml reads no container label");
+}
+
 /// The Grafana dashboard plots recording rules by name: each must be one alerts.yml records.
 #[test]
 fn dashboard_queries_use_recorded_series() {
