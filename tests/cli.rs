@@ -27,7 +27,7 @@ fn check_accepts_the_shipped_rules() {
     let out = swarmpilot(&["check"], "rules");
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(
-        text(&out.stdout).starts_with("ok: 6 rules in rules"),
+        text(&out.stdout).starts_with("ok: 7 rules in rules"),
         "{}",
         text(&out.stdout)
     );
@@ -143,7 +143,7 @@ fn logs_are_logfmt_by_default_and_json_on_request() {
     assert!(
         line.contains("level=info")
             && line.contains("message=\"rules loaded\"")
-            && line.contains("rules=6"),
+            && line.contains("rules=7"),
         "{line}"
     );
 
@@ -155,7 +155,7 @@ fn logs_are_logfmt_by_default_and_json_on_request() {
     let value: serde_json::Value = serde_json::from_str(line).expect("a JSON line");
     assert_eq!(value["level"], "INFO");
     assert_eq!(value["fields"]["message"], "rules loaded");
-    assert_eq!(value["fields"]["rules"], 6);
+    assert_eq!(value["fields"]["rules"], 7);
 }
 
 /// `check` with `env` added to the process environment.
