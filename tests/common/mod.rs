@@ -4,6 +4,7 @@
 //!
 //! - [`app`]: swarmpilot in-process on port 0 (`spawn_app`, `spawn_app_with(|settings| …)`) and
 //!   the payloads tests send it.
+//! - [`band`]: a target-tracking alert's band against its `scale_to_target` rule's.
 //! - [`swarm`]: the shared swarm through the docker CLI; `TestService`, removed on drop.
 //! - [`process`]: the real binary as a child process; [`command`]: one command at a time.
 //! - [`docker_proxy`]: a proxy in front of the Docker socket that can lose or delay answers.
@@ -13,6 +14,7 @@
 //!   opted-in services, requests from inside the bed, a clustered Alertmanager pair.
 
 pub mod app;
+pub mod band;
 pub mod command;
 pub mod docker_proxy;
 pub mod grafana_standin;
