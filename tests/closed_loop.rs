@@ -15,13 +15,13 @@
 //!
 //! What the test changes from the shipped files for the fast loop (each edit must match, or the
 //! test fails: a shipped file that changed shape is not run on values the test did not mean):
-//! - `alertmanager/alerts-app-metrics.yml`: the group's `interval` 5s → 1s, both `for` → 3s;
+//! - `alertmanager/alerts-app-metrics.yml`: the group's `interval` 5s → 1s, the three `for` → 3s;
 //! - `stacks/monitoring/prometheus-app-metrics.yml`: `scrape_interval` 5s → 1s, `scrape_timeout`
 //!   4s → 1s, `refresh_interval` 15s → 1s;
 //! - `alertmanager/alertmanager.yml`: `group_wait` 10s → 1s, `group_interval` 1m → 2s,
 //!   `repeat_interval` 10m → 1s (Alertmanager repeats at a group_interval tick once more than
 //!   repeat_interval has passed: a repeat every 2 s, so that some arrive inside a cooldown);
-//! - `rules/app-metrics.yml.example` (as `app-metrics.yml`): both cooldowns → 5s.
+//! - `rules/app-metrics.yml.example` (as `app-metrics.yml`): the three cooldowns → 5s.
 //!
 //! Always: the shared network `monitoring_monitoring` → the test's overlay, the receiver URL →
 //! swarmpilot's task address, and a `rule_files` and an `alerting` section (Alertmanager's task
@@ -615,7 +615,7 @@ fn alert_rules(timings: Timings) -> String {
         return text;
     }
     let text = edit(file, &text, r"(?m)^(\s*interval:\s*)5s$", "${1}1s", 1);
-    edit(file, &text, r"(?m)^(\s*for:\s*)\S+$", "${1}3s", 2)
+    edit(file, &text, r"(?m)^(\s*for:\s*)\S+$", "${1}3s", 3)
 }
 
 fn prometheus_config(timings: Timings, network: &str, alertmanager: Ipv4Addr) -> String {
@@ -692,7 +692,7 @@ fn swarmpilot_rules() -> String {
         &text,
         r"(?m)^(\s*cooldown:\s*)\S+$",
         &format!("${{1}}{}s", COOLDOWN.as_secs()),
-        2,
+        3,
     )
 }
 
@@ -857,7 +857,7 @@ fn app_metrics_files_check_and_every_alert_reaches_a_rule() {
             dir.join("alerts-app-metrics.yml").to_str().unwrap(),
         ],
     );
-    assert!(rules.contains("SUCCESS: 3 rules found"), "{rules}");
+    assert!(rules.contains("SUCCESS: 4 rules found"), "{rules}");
     let tests = run(
         "promtool",
         &[
@@ -889,11 +889,13 @@ fn app_metrics_files_check_and_every_alert_reaches_a_rule() {
     let loaded = swarmpilot::rules::load_rules_dir(rules_dir.path()).unwrap();
     let doc: Value =
         marked_yaml::from_yaml(0, &read("alertmanager/alerts-app-metrics.yml")).unwrap();
-    let mut reached = Vec::new();
+    let (mut reached, mut tracked) = (Vec::new(), Vec::new());
     for rule in doc["groups"][0]["rules"].as_array().unwrap() {
         let Some(alert) = rule["alert"].as_str() else {
             continue;
         };
+        // A target-tracking alert fires outside its rule's target ± tolerance, with the value.
+        tracked.extend(common::band::check_target_alert(rule, &loaded));
         let mut labels: std::collections::BTreeMap<String, String> = rule["labels"]
             .as_object()
             .unwrap()
@@ -916,8 +918,10 @@ fn app_metrics_files_check_and_every_alert_reaches_a_rule() {
         [
             ("ServiceHighLoad".into(), "scale-up-on-load".into()),
             ("ServiceLowLoad".into(), "scale-down-on-low-load".into()),
+            ("ServiceLoadOffTarget".into(), "load-target".into()),
         ]
     );
+    assert_eq!(tracked, ["load-target"]);
 }
 
 /// The bed's components as the test reaches them, and what their configs need.
