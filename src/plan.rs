@@ -150,4 +150,23 @@ mod tests {
         assert!(text.contains(expected), "{expected} in {text}");
         assert!(text.contains("on service web, cooldown 1m"), "{text}");
     }
+
+    #[test]
+    fn a_query_rule_says_its_value_is_read_when_deciding() {
+        let rule = RULE.replace(
+            "value_from: annotation:value",
+            "query: 'avg(load{service=\"$service\"})'",
+        );
+        let (rules, errors) = parse_rule_file(Path::new("t.yml"), &rule);
+        assert!(errors.is_empty(), "{errors:?}");
+        let payload = r#"{"alerts":[{"labels":{"alertname":"ServiceCPUOffTarget","service":"web"}}]}"#;
+        let text = describe(
+            &RuleSet::new(rules),
+            &parse_notification(payload.as_bytes()).unwrap(),
+        );
+        assert!(
+            text.contains("its value is the query's answer at decision time (plan does not ask Prometheus)"),
+            "{text}"
+        );
+    }
 }
