@@ -55,6 +55,14 @@ impl Alert {
     pub fn name(&self) -> &str {
         self.labels.get("alertname").map_or("", String::as_str)
     }
+
+    /// `startsAt` in unix ms; `None` when absent or not RFC 3339 in UTC (Alertmanager writes
+    /// `2026-12-03T08:00:00.123Z`), or before 1970 (Go's zero time).
+    pub fn starts_at_ms(&self) -> Option<u64> {
+        let at = humantime::parse_rfc3339_weak(self.starts_at.trim()).ok()?;
+        let ms = at.duration_since(std::time::UNIX_EPOCH).ok()?.as_millis();
+        u64::try_from(ms).ok().filter(|ms| *ms > 0)
+    }
 }
 
 /// Firing or resolved. Anything else Alertmanager might send one day is kept apart, so rules for
@@ -167,5 +175,18 @@ mod tests {
                         "routeLabels":{"x":"y"},"future":true}"#;
         let n = parse_notification(body).unwrap();
         assert_eq!(n.alerts[0].status, AlertStatus::Unknown);
+    }
+
+    #[rstest]
+    #[case::alertmanager("2026-12-03T08:00:00.123Z", Some(1_796_284_800_123))]
+    #[case::nanoseconds("2026-12-03T08:00:00.123456789Z", Some(1_796_284_800_123))]
+    #[case::whole_seconds("2026-12-03T08:00:00Z", Some(1_796_284_800_000))]
+    #[case::absent("", None)]
+    #[case::go_zero_time("0001-01-01T00:00:00Z", None)]
+    #[case::not_a_time("yesterday", None)]
+    fn starts_at_reads_as_unix_ms(#[case] starts_at: &str, #[case] ms: Option<u64>) {
+        let body = format!(r#"{{"alerts":[{{"startsAt":"{starts_at}"}}]}}"#);
+        let n = parse_notification(body.as_bytes()).unwrap();
+        assert_eq!(n.alerts[0].starts_at_ms(), ms);
     }
 }

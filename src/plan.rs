@@ -159,13 +159,16 @@ mod tests {
         );
         let (rules, errors) = parse_rule_file(Path::new("t.yml"), &rule);
         assert!(errors.is_empty(), "{errors:?}");
-        let payload = r#"{"alerts":[{"labels":{"alertname":"ServiceCPUOffTarget","service":"web"}}]}"#;
+        let payload =
+            r#"{"alerts":[{"labels":{"alertname":"ServiceCPUOffTarget","service":"web"}}]}"#;
         let text = describe(
             &RuleSet::new(rules),
             &parse_notification(payload.as_bytes()).unwrap(),
         );
         assert!(
-            text.contains("its value is the query's answer at decision time (plan does not ask Prometheus)"),
+            text.contains(
+                "its value is the query's answer at decision time (plan does not ask Prometheus)"
+            ),
             "{text}"
         );
     }

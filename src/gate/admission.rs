@@ -174,6 +174,12 @@ impl Gate {
         if window.is_some() {
             context.stabilize = Some(&stabilize);
         }
+        if let Action::ScaleToTarget(tracking) = ask.action {
+            context.off_target_for = tracking
+                .reading
+                .and_then(|r| r.since_ms)
+                .map(|since| off_target_for(since, ask.now));
+        }
         plan(ask.action, service, context)
     }
 
@@ -226,6 +232,15 @@ pub struct Ask<'a> {
     /// Remember target tracking's recommendation; false for a dry run, which decides without
     /// leaving a trace.
     pub record: bool,
+    /// The decision's time (target tracking: how long the value has been off target).
+    pub now: SystemTime,
+}
+
+/// How long an alert that started firing at `since_ms` (unix ms) has fired at `now`; a start
+/// in the future (clocks apart) is zero.
+fn off_target_for(since_ms: u64, now: SystemTime) -> Duration {
+    let now_ms = crate::clock::unix_ms(now);
+    Duration::from_millis(now_ms.saturating_sub(since_ms))
 }
 
 /// "4m 47s": whole seconds rounded up, like humantime's output but cheap enough for the hot path

@@ -3,6 +3,7 @@
 use crate::decision::Decision;
 use crate::model::{is_busy_update_state, Change, Planned, ServiceMode, ServiceState};
 use crate::rules::{Action, MAX_REPLICAS};
+use std::time::Duration;
 
 /// Service labels that narrow a rule's bounds (the tighter bound wins).
 pub const MIN_REPLICAS_LABEL: &str = "swarmpilot.min_replicas";
@@ -21,6 +22,9 @@ pub struct Context<'a> {
     /// For scale_to_target: remembers a recommendation and answers the highest of the rule's
     /// scale-down stabilization window (see `stabilization`); `None`: no window.
     pub stabilize: Option<&'a dyn Fn(u64) -> u64>,
+    /// For scale_to_target: how long the alert has fired (its value off target); `None`:
+    /// unknown.
+    pub off_target_for: Option<Duration>,
 }
 
 impl std::fmt::Debug for Context<'_> {
@@ -41,6 +45,7 @@ impl<'a> Context<'a> {
             rollback_to: None,
             job_running: false,
             stabilize: None,
+            off_target_for: None,
         }
     }
 }
@@ -91,7 +96,11 @@ pub fn plan(
             let replicas = replicated(service)?;
             let no_window = |replicas| replicas;
             let stabilize = context.stabilize.unwrap_or(&no_window);
-            return super::target::plan(tracking, service, replicas, stabilize);
+            let window = super::target::Window {
+                highest: stabilize,
+                off_target_for: context.off_target_for,
+            };
+            return super::target::plan(tracking, service, replicas, &window);
         }
         Action::Restart => Ok(Change::ForceUpdate {
             from: service.force_update,

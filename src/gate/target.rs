@@ -12,6 +12,7 @@ use crate::model::{Change, Planned, ServiceState};
 use crate::parse::Alert;
 use crate::prometheus::{Instant, PrometheusError, Sample};
 use crate::rules::{Finite, Reading, TargetTracking, ValueSource, MAX_REPLICAS};
+use std::time::Duration;
 
 /// Relative slack for floating point. Decimal values are not exact in binary: 4 × 0.9 / 0.6 is
 /// 6.000000000000001 in f64 and 0.66 / 0.6 − 1 is 0.10000000000000009, which must be 6 and "at
@@ -191,15 +192,25 @@ impl std::fmt::Display for Bound {
     }
 }
 
-/// Decide the replicas of `service` (now `current`, replicated) for `tracking`.
-/// `highest_of_window` remembers a recommendation and answers the highest of the stabilization
-/// window, this one included.
+/// What the scale-down stabilization window holds.
+pub struct Window<'a> {
+    /// Remembers a recommendation and answers the highest of the window, this one included.
+    pub highest: &'a dyn Fn(u64) -> u64,
+    /// How long the value has been off target (the alert has fired), when known. Until then it
+    /// was within the tolerance, a recommendation of the replicas the service had that no alert
+    /// carried: a window that reaches back past the alert's start holds today's count.
+    pub off_target_for: Option<Duration>,
+}
+
+/// Decide the replicas of `service` (now `current`, replicated) for `tracking`, the
+/// recommendations of the scale-down stabilization window in `window`.
 pub fn plan(
     tracking: &TargetTracking,
     service: &ServiceState,
     current: u64,
-    highest_of_window: &dyn Fn(u64) -> u64,
+    window: &Window<'_>,
 ) -> Result<Planned, Refusal> {
+    let highest_of_window = window.highest;
     let Some(reading) = tracking.reading else {
         return Err(refused("no value was read from the alert".into()));
     };
@@ -232,7 +243,9 @@ pub fn plan(
     // Every recommendation is remembered, those that change nothing too (HPA does the same):
     // a later dip must see that this many replicas were wanted.
     let highest = highest_of_window(raw);
-    let window = humantime::format_duration(tracking.scale_down_stabilization());
+    let span = tracking.scale_down_stabilization();
+    let off_target_for = window.off_target_for;
+    let window = humantime::format_duration(span);
     let head = n.head();
     if raw == current {
         let why = if in_tolerance {
@@ -254,6 +267,12 @@ pub fn plan(
             &lo,
             format!("{head}, tolerance {tolerance}"),
         );
+    }
+    if let Some(fired) = off_target_for.filter(|fired| *fired < span) {
+        return Err(no_change(format!(
+            "{head} recommends {raw}, but it has been off target only {} (the alert's startsAt), less than scale_down_stabilization {window}: before that it was on target at these replicas, {current} stay",
+            super::admission::fmt_secs(fired)
+        )));
     }
     let stabilized = highest.max(raw).min(current);
     if stabilized == current {

@@ -329,6 +329,7 @@ fn a_target_tracking_intent_round_trips_with_its_reading() {
         max_step_up: StepLimit::DEFAULT_UP,
         max_step_down: StepLimit::percent(50),
         reading: Some(Reading {
+            since_ms: None,
             value: Finite::new(1.05).unwrap(),
             replicas: Some(4),
         }),

@@ -238,6 +238,7 @@ impl Pipeline {
             tracking.reading = Some(Reading {
                 value,
                 replicas: None,
+                since_ms: alert.starts_at_ms(),
             });
         }
         Ok(action)

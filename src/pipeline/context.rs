@@ -89,6 +89,7 @@ impl Pipeline {
             previous,
             job_running,
             record,
+            now: self.clock.now(),
         };
         self.gate.decide(ask, service)
     }

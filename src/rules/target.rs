@@ -132,8 +132,8 @@ impl std::fmt::Display for StepLimit {
     }
 }
 
-/// What the alert said, as admission read it: the value, and the replica count of the read it
-/// was admitted on (`None` when Docker was away at admission). The value is per replica at that
+/// What the alert said, as admission read it: the value, the replica count of the read it was
+/// admitted on (`None` when Docker was away at admission) and since when the alert has fired. The value is per replica at that
 /// count, so the worker's fresh read applies the same load (value × replicas) to whatever count
 /// it finds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -141,6 +141,12 @@ pub struct Reading {
     pub value: Finite,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub replicas: Option<u64>,
+    /// Since when the value has been off target: the alert's `startsAt` (unix ms), `None` when
+    /// it cannot be read. Before it the value was within the tolerance — a recommendation of the
+    /// replicas the service had, which the scale-down window must count although no alert
+    /// carried it (Alertmanager sends nothing while a service is on target).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub since_ms: Option<u64>,
 }
 
 /// A `scale_to_target` rule's parameters, validated at load. Journaled with each intent (with

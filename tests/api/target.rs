@@ -62,9 +62,10 @@ async fn load_times_three_is_one_update_a_dip_is_held_and_a_lasting_drop_is_one_
         .into_iter()
         .find(|l| l["type"] == "intent")
         .unwrap();
+    // since_ms: the fixture's startsAt, 2026-11-30T09:00:00Z.
     assert_eq!(
         intent["action"]["reading"],
-        json!({"value": 1.8, "replicas": 2})
+        json!({"value": 1.8, "replicas": 2, "since_ms": 1_796_029_200_000_u64})
     );
     assert_eq!(
         intent["change"],
@@ -255,4 +256,30 @@ impl Drop for Register {
     fn drop(&mut self) {
         let _ = docker(&["service", "rm", &self.0]);
     }
+}
+
+/// Alertmanager sends nothing while a service is on target. A dip after such a quiet spell is a
+/// new alert, started a minute ago: the quiet time before it is within the window and held the
+/// service's replicas, so nothing is removed until the alert has fired the whole window.
+#[tokio::test]
+async fn a_dip_after_a_quiet_spell_waits_for_the_window_from_the_alerts_start() {
+    let app = app().await;
+    let svc = TestService::opted_in("tquiet", 4).await;
+    let started = swarmpilot::clock::Clock::now(&app.clock) - Duration::from_secs(60);
+    let mut dip = off_target(&svc.name, "q-1", Some("0.2"));
+    dip["alerts"][0]["startsAt"] = json!(humantime::format_rfc3339_millis(started).to_string());
+    let held = app.fire_payload(&dip).await;
+    let held = only(&held);
+    assert_eq!(held["decision"], "no_change", "{held}");
+    assert_eq!(
+        held["reason"],
+        "value 0.2 vs target 0.6 (×0.33) recommends 2, but it has been off target only 1m (the alert's startsAt), less than scale_down_stabilization 5m: before that it was on target at these replicas, 4 stay"
+    );
+    // The same alert, still firing 4 minutes on (its startsAt unchanged): 5m off target.
+    app.clock.advance(Duration::from_secs(240));
+    let down = app.fire_payload(&dip).await;
+    let down = only(&down);
+    assert_eq!(down["decision"], "executed", "{down}");
+    assert_eq!(down["change"], "replicas 4→2");
+    assert_eq!(svc.desired_replicas(), 2);
 }

@@ -32,6 +32,7 @@ fn read(mut tracking: TargetTracking, value: f64, replicas: Option<u64>) -> Targ
     tracking.reading = Some(Reading {
         value: Finite::new(value).unwrap(),
         replicas,
+        since_ms: None,
     });
     tracking
 }
@@ -61,7 +62,15 @@ fn decide(tracking: &TargetTracking, svc: &ServiceState) -> Result<Planned, Refu
         ServiceMode::Replicated { replicas } => replicas,
         _ => unreachable!(),
     };
-    plan(tracking, svc, replicas, &|r| r)
+    plan(tracking, svc, replicas, &unknown_start(&|r| r))
+}
+
+/// A window whose alert's start is not known (only remembered recommendations hold it).
+fn unknown_start<'a>(highest: &'a dyn Fn(u64) -> u64) -> Window<'a> {
+    Window {
+        highest,
+        off_target_for: None,
+    }
 }
 
 fn replicas(result: &Result<Planned, Refusal>) -> Result<(u64, u64), Decision> {
@@ -238,7 +247,7 @@ fn stabilization_holds_a_dip_and_lets_a_lasting_drop_through() {
     let step = |current: u64, value: f64| {
         let t = read(tracking(), value, Some(current));
         let svc = service(current, &[]);
-        let result = plan(&t, &svc, current, &remember);
+        let result = plan(&t, &svc, current, &unknown_start(&remember));
         (replicas(&result), result)
     };
 
@@ -270,6 +279,47 @@ fn stabilization_holds_a_dip_and_lets_a_lasting_drop_through() {
     );
 }
 
+/// Alertmanager sends nothing while a service is on target: the time before the alert started
+/// firing recommended the replicas the service had, and a window reaching back past the start
+/// holds them — a dip after a long quiet spell removes nothing.
+#[rstest]
+#[case::dip_after_a_quiet_spell(Some(60), Err(Decision::NoChange))]
+#[case::just_inside(Some(299), Err(Decision::NoChange))]
+#[case::off_target_all_window(Some(300), Ok((6, 2)))]
+#[case::start_unknown(None, Ok((6, 2)))]
+fn the_quiet_time_before_the_alert_counts_in_the_window(
+    #[case] fired_secs: Option<u64>,
+    #[case] expected: Result<(u64, u64), Decision>,
+) {
+    let t = read(tracking(), 0.2, Some(6));
+    let nothing_remembered = |r| r;
+    let window = Window {
+        highest: &nothing_remembered,
+        off_target_for: fired_secs.map(Duration::from_secs),
+    };
+    let result = plan(&t, &service(6, &[]), 6, &window);
+    assert_eq!(replicas(&result), expected);
+    if fired_secs == Some(60) {
+        assert_eq!(
+            result.unwrap_err().reason,
+            "value 0.2 vs target 0.6 (×0.33) recommends 2, but it has been off target only 1m (the alert's startsAt), less than scale_down_stabilization 5m: before that it was on target at these replicas, 6 stay"
+        );
+    }
+}
+
+#[test]
+fn a_scale_up_never_waits_for_the_window() {
+    let t = read(tracking(), 1.8, Some(2));
+    let window = Window {
+        highest: &|r| r,
+        off_target_for: Some(Duration::ZERO),
+    };
+    assert_eq!(
+        replicas(&plan(&t, &service(2, &[]), 2, &window)),
+        Ok((2, 6))
+    );
+}
+
 #[test]
 fn stabilization_scales_down_to_the_highest_of_the_window() {
     let clock = ManualClock::default();
@@ -279,12 +329,12 @@ fn stabilization_scales_down_to_the_highest_of_the_window() {
     let t = read(tracking(), 0.3, Some(8));
     // 8 × 0.3 / 0.6 = 4 recommended, then a deeper dip recommends 2: the window says 4.
     assert_eq!(
-        replicas(&plan(&t, &service(8, &[]), 8, &remember)),
+        replicas(&plan(&t, &service(8, &[]), 8, &unknown_start(&remember))),
         Ok((8, 4))
     );
     clock.advance(Duration::from_secs(30));
     let deeper = read(tracking(), 0.15, Some(8));
-    let result = plan(&deeper, &service(8, &[]), 8, &remember);
+    let result = plan(&deeper, &service(8, &[]), 8, &unknown_start(&remember));
     assert_eq!(replicas(&result), Ok((8, 4)));
     assert!(result
         .unwrap()
