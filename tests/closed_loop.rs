@@ -54,6 +54,10 @@ const HIGH: u32 = 20;
 const LOW: u32 = 0;
 /// The operators' target for an auto-scaling response.
 const TARGET: Duration = Duration::from_secs(30);
+/// Target tracking (load-target): requests in flight per replica to hold, and the test's
+/// scale-down stabilization window (5m shipped).
+const PER_REPLICA: f64 = 5.0;
+const WINDOW: Duration = Duration::from_secs(30);
 /// The most the shipped intervals allow from a load change to swarmpilot's action: a scrape
 /// (5 s), an evaluation (5 s), `for` (5 s) and `group_wait` (10 s), and 1 s for the deliveries.
 const SHIPPED_PATH: Duration = Duration::from_secs(26);
@@ -580,21 +584,71 @@ impl Bed {
         self.services.len() - 1
     }
 
-    /// Write the app's metric as its replicas serve it (renamed into place: httpd never serves
-    /// half a file).
+    /// Write the app's metric as its replicas serve it.
     fn set_load(&self, in_flight: u32) -> SystemTime {
-        let tmp = self.path("www/.metrics.tmp");
-        std::fs::write(
-            &tmp,
-            format!(
-                "# HELP http_requests_in_flight Requests this replica is serving.\n\
-                 # TYPE http_requests_in_flight gauge\n\
-                 http_requests_in_flight {in_flight}\n"
-            ),
-        )
-        .unwrap();
-        std::fs::rename(&tmp, self.path("www/metrics")).unwrap();
+        write_metric(&self.path("www/metrics"), f64::from(in_flight));
         SystemTime::now()
+    }
+}
+
+/// The in-flight gauge into `path`, renamed into place: httpd never serves half a file.
+fn write_metric(path: &Path, in_flight: f64) {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(
+        &tmp,
+        format!(
+            "# HELP http_requests_in_flight Requests this replica is serving.\n\
+             # TYPE http_requests_in_flight gauge\n\
+             http_requests_in_flight {in_flight}\n"
+        ),
+    )
+    .unwrap();
+    std::fs::rename(&tmp, path).unwrap();
+}
+
+/// A load balancer in front of the tracked app: a total load spread evenly over its running
+/// tasks, rewritten every 200 ms, so the value per replica falls as replicas start — what the
+/// tracker has to get right.
+struct SpreadLoad {
+    total: Arc<Mutex<f64>>,
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl SpreadLoad {
+    fn start(service: &str, file: PathBuf, total: f64) -> Self {
+        let total = Arc::new(Mutex::new(total));
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread = {
+            let (total, stop, service) = (total.clone(), stop.clone(), service.to_string());
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    let tasks = running(&service).max(1) as f64;
+                    let load = *total.lock().unwrap();
+                    write_metric(&file, load / tasks);
+                    std::thread::sleep(Duration::from_millis(200));
+                }
+            })
+        };
+        Self {
+            total,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    fn set(&self, total: f64) -> SystemTime {
+        *self.total.lock().unwrap() = total;
+        SystemTime::now()
+    }
+}
+
+impl Drop for SpreadLoad {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
     }
 }
 
@@ -687,12 +741,19 @@ fn alertmanager_config(timings: Timings, swarmpilot: Ipv4Addr) -> String {
 fn swarmpilot_rules() -> String {
     let file = "rules/app-metrics.yml.example";
     let text = read(file);
-    edit(
+    let text = edit(
         file,
         &text,
         r"(?m)^(\s*cooldown:\s*)\S+$",
         &format!("${{1}}{}s", COOLDOWN.as_secs()),
         3,
+    );
+    edit(
+        file,
+        &text,
+        r"(?m)^(\s*scale_down_stabilization:\s*)5m$",
+        &format!("${{1}}{}s", WINDOW.as_secs()),
+        1,
     )
 }
 
@@ -1344,6 +1405,8 @@ async fn app_metrics_scale_the_service_up_to_its_ceiling_and_down_to_its_floor()
     let down_refused = decisions(&l.swarmpilot, DOWN, "duplicate").await
         + decisions(&l.swarmpilot, DOWN, "cooldown").await;
 
+    let tracking = target_tracking(&l, &mut bed).await;
+
     // The shipped timings (5 s scrape and evaluation, `for: 5s`, group_wait 10s): the first
     // step once more, against the target.
     l.use_shipped_timings(&bed).await;
@@ -1394,6 +1457,9 @@ async fn app_metrics_scale_the_service_up_to_its_ceiling_and_down_to_its_floor()
         join(&down_gaps),
         secs(at_floor),
     );
+    for line in &tracking {
+        eprintln!("FIGURE closed loop: target tracking: {line}");
+    }
     eprintln!(
         "FIGURE closed loop: shipped timings (scrape 5s, rule evaluation 5s, for 5s; group_wait \
          10s), load up → {}",
@@ -1419,4 +1485,154 @@ async fn app_metrics_scale_the_service_up_to_its_ceiling_and_down_to_its_floor()
         secs(shipped.admitted),
         secs(SHIPPED_PATH)
     );
+}
+
+const TRACK: &str = "load-target";
+
+/// Target tracking through the same loop: a second app whose containers carry
+/// `swarmpilot.scaling=target` (so ServiceLoadOffTarget, not the fixed-step pair, is raised for
+/// it), the shipped load-target rule with the test's cooldown and a 30 s window. Load ×3 → one
+/// update straight to the count; a brief drop → no scale-down; a drop that lasts → one
+/// scale-down, not before the alert has fired for the window. Returns the figures.
+async fn target_tracking(l: &Loop, bed: &mut Bed) -> Vec<String> {
+    let file = bed.path("www-target/metrics");
+    write_metric(&file, PER_REPLICA);
+    let www = bed.dir_of("www-target/metrics");
+    let app = bed.service(
+        "tracked",
+        None,
+        &[
+            "--replicas",
+            "2",
+            "--container-label",
+            "swarmpilot.scaling=target",
+            "--label",
+            "swarmpilot.enable=true",
+            "--label",
+            "swarmpilot.min_replicas=1",
+            "--label",
+            "swarmpilot.max_replicas=10",
+            "--label",
+            "prometheus.port=8080",
+            "--mount",
+            &format!("type=bind,source={www},target=/www,readonly"),
+            common::TEST_IMAGE,
+            "httpd",
+            "-f",
+            "-p",
+            "8080",
+            "-h",
+            "/www",
+        ],
+    );
+    let name = bed.services[app].name.clone();
+    bed.services[app].wait_running(2).await;
+    let load = SpreadLoad::start(&name, file, 2.0 * PER_REPLICA);
+    let watch = ReplicaWatch::start(&name);
+    // Both tasks scraped with the container label as `scaling`, the average on target.
+    let query = format!(
+        "/api/v1/query?query=avg(http_requests_in_flight%7Bservice%3D%22{name}%22%2Cscaling%3D%22target%22%7D)"
+    );
+    l.wait(
+        "Prometheus sees the tracked app on target, labelled scaling=target",
+        Duration::from_secs(60),
+        || async {
+            l.check().await;
+            let result = l.prometheus.json(&query).await;
+            let value = result["data"]["result"][0]["value"][1].as_str();
+            (value.and_then(|v| v.parse::<f64>().ok()) == Some(PER_REPLICA)).then_some(())
+        },
+    )
+    .await;
+
+    // Load ×3 at 2 replicas: 15 in flight per replica against 5 → one update, 2 → 6.
+    let tripled = load.set(6.0 * PER_REPLICA);
+    l.wait(
+        "one scale_to_target to 6, its tasks running and the alert resolved",
+        Duration::from_secs(90),
+        || async {
+            l.check().await;
+            let active = alert_active_at(&l.prometheus, "ServiceLoadOffTarget", &name).await;
+            (running(&name) == 6 && active.is_none()).then_some(())
+        },
+    )
+    .await;
+    let ups = actions(&l.swarmpilot, &name, TRACK).await;
+    assert_eq!(ups.len(), 1, "one update, not steps: {ups:?}");
+    assert_eq!(ups[0]["change"], "replicas 2→6", "{ups:?}");
+    assert_eq!(ups[0]["outcome"], "succeeded", "{ups:?}");
+    let seen: Vec<u64> = watch.since(tripled).iter().map(|(_, r)| *r).collect();
+    assert_eq!(seen, [2, 6], "straight from 2 to 6");
+    let up_took = after(ms_time(&ups[0]["outcome_time_ms"]), tripled);
+
+    // A brief drop to a third (1.7 per replica): the alert fires and swarmpilot hears it, but
+    // the alert has not fired for the window, so nothing is removed.
+    let held_before = decisions(&l.swarmpilot, TRACK, "no_change").await;
+    let dipped = load.set(2.0 * PER_REPLICA);
+    l.wait(
+        "a notification of the dip answered no_change",
+        Duration::from_secs(30),
+        || async {
+            l.check().await;
+            (decisions(&l.swarmpilot, TRACK, "no_change").await > held_before).then_some(())
+        },
+    )
+    .await;
+    let dip_heard = after(SystemTime::now(), dipped);
+    load.set(6.0 * PER_REPLICA);
+    l.wait(
+        "the dip's alert resolved",
+        Duration::from_secs(30),
+        || async {
+            alert_active_at(&l.prometheus, "ServiceLoadOffTarget", &name)
+                .await
+                .is_none()
+                .then_some(())
+        },
+    )
+    .await;
+    assert_eq!(actions(&l.swarmpilot, &name, TRACK).await.len(), 1);
+    assert_eq!(watch.current(), Some(6), "the dip removed nothing");
+
+    // The drop again, and it lasts: one scale-down, straight to 2, once the alert has fired
+    // for the window.
+    let dropped = load.set(2.0 * PER_REPLICA);
+    l.wait(
+        "one scale-down to 2, its tasks gone and the alert resolved",
+        WINDOW + Duration::from_secs(60),
+        || async {
+            l.check().await;
+            let active = alert_active_at(&l.prometheus, "ServiceLoadOffTarget", &name).await;
+            (running(&name) == 2 && watch.current() == Some(2) && active.is_none()).then_some(())
+        },
+    )
+    .await;
+    let all = actions(&l.swarmpilot, &name, TRACK).await;
+    assert_eq!(all.len(), 2, "up once, down once: {all:?}");
+    assert_eq!(all[1]["change"], "replicas 6→2", "{all:?}");
+    assert_eq!(all[1]["outcome"], "succeeded", "{all:?}");
+    let down_admitted = after(ms_time(&all[1]["time_ms"]), dropped);
+    assert!(
+        down_admitted >= WINDOW,
+        "scaled down {} after the drop, inside the {} window",
+        secs(down_admitted),
+        secs(WINDOW)
+    );
+    let seen: Vec<u64> = watch.since(tripled).iter().map(|(_, r)| *r).collect();
+    assert_eq!(seen, [2, 6, 2], "no step in between");
+    vec![
+        format!(
+            "load ×3 at 2 replicas → replicas 2→6 in one update, landed {} after the load rose",
+            secs(up_took)
+        ),
+        format!(
+            "a drop to a third for {}: heard, answered no_change, 6 replicas kept",
+            secs(dip_heard)
+        ),
+        format!(
+            "a lasting drop → replicas 6→2 in one update, admitted {} after the drop (window {})",
+            secs(down_admitted),
+            secs(WINDOW)
+        ),
+    ]
 }
