@@ -39,7 +39,7 @@ docker service rm bench_tt_query bench_tt_fixed bench_tt_target >/dev/null 2>&1 
 for name in bench_tt_query bench_tt_fixed bench_tt_target; do
   docker service create -q --detach --name "$name" --replicas 2 \
     --label swarmpilot.enable=true --label swarmpilot.max_replicas=20 \
-    --stop-grace-period 1s swarmpilot-test/busybox:1 sleep 86400 >/dev/null
+    --stop-grace-period 1s swarmpilot-test/busybox:1 sleep 86400 >/dev/null 2>&1
 done
 
 # --- Prometheus: bench_load{service="bench_tt_query"} 1.2 per replica at 2 replicas (on target) --
