@@ -73,14 +73,23 @@ async fn recommend_measures_a_cpu_burner_at_its_limit_and_an_idle_service_near_z
     let busy = recommendation(&report, &burner.name);
     assert_eq!(busy["tasks"], 1);
     assert!(busy["samples"].as_u64().unwrap() >= 3, "{busy}");
+    // The quota holds the burner at 0.5 core. One sample can read above it: the engine reads
+    // the container's counter and the host's at two moments, and on a loaded machine (CI runs
+    // other tests beside this one) a delay between the two skews that one ratio; a CI run saw
+    // a p95 of 0.678 out of 8 samples. The median is the measurement; the p95 is bounded.
+    let p50 = busy["cpu"]["p50"].as_f64().unwrap();
+    assert!(
+        (0.4..=0.6).contains(&p50),
+        "burner p50 CPU {p50}, expected ≈ 0.5"
+    );
     let p95 = busy["cpu"]["p95"].as_f64().unwrap();
     assert!(
-        (0.4..=0.6).contains(&p95),
+        (0.4..=0.8).contains(&p95),
         "burner p95 CPU {p95}, expected ≈ 0.5"
     );
-    // Limit = p95 × 1.25 rounded up to 0.05: 0.45 to 0.75 for p95 in 0.35..0.6.
+    // Limit = p95 × 1.25 rounded up to 0.05: 0.5 to 1.0 for p95 in 0.4..0.8.
     let limit = busy["limits"]["cpus"].as_f64().unwrap();
-    assert!((0.45..=0.75).contains(&limit), "burner CPU limit {limit}");
+    assert!((0.5..=1.0).contains(&limit), "burner CPU limit {limit}");
 
     let calm = recommendation(&report, &idle.name);
     let p95 = calm["cpu"]["p95"].as_f64().unwrap();
