@@ -584,6 +584,29 @@ impl Bed {
         self.services.len() - 1
     }
 
+    /// An app to scale: opted in, its metrics port declared, `args` before the image (replicas,
+    /// bounds); busybox httpd serves `www`, the directory the test writes the metric into.
+    fn metrics_app(&mut self, what: &str, www: &str, args: &[&str]) -> usize {
+        let mount = format!("type=bind,source={www},target=/www,readonly");
+        let mut all = args.to_vec();
+        all.extend([
+            "--label",
+            "swarmpilot.enable=true",
+            "--label",
+            "prometheus.port=8080",
+            "--mount",
+            &mount,
+            common::TEST_IMAGE,
+            "httpd",
+            "-f",
+            "-p",
+            "8080",
+            "-h",
+            "/www",
+        ]);
+        self.service(what, None, &all)
+    }
+
     /// Write the app's metric as its replicas serve it.
     fn set_load(&self, in_flight: u32) -> SystemTime {
         write_metric(&self.path("www/metrics"), f64::from(in_flight));
@@ -1101,30 +1124,10 @@ impl Bed {
         let www = self.dir_of("www/metrics");
         let floor = format!("swarmpilot.min_replicas={FLOOR}");
         let ceiling = format!("swarmpilot.max_replicas={CEILING}");
-        let app = self.service(
+        let app = self.metrics_app(
             "app",
-            None,
-            &[
-                "--replicas",
-                "1",
-                "--label",
-                "swarmpilot.enable=true",
-                "--label",
-                &floor,
-                "--label",
-                &ceiling,
-                "--label",
-                "prometheus.port=8080",
-                "--mount",
-                &format!("type=bind,source={www},target=/www,readonly"),
-                common::TEST_IMAGE,
-                "httpd",
-                "-f",
-                "-p",
-                "8080",
-                "-h",
-                "/www",
-            ],
+            &www,
+            &["--replicas", "1", "--label", &floor, "--label", &ceiling],
         );
         self.services[app].wait_running(1).await;
         let the_loop = Loop {
@@ -1498,31 +1501,18 @@ async fn target_tracking(l: &Loop, bed: &mut Bed) -> Vec<String> {
     let file = bed.path("www-target/metrics");
     write_metric(&file, PER_REPLICA);
     let www = bed.dir_of("www-target/metrics");
-    let app = bed.service(
+    let app = bed.metrics_app(
         "tracked",
-        None,
+        &www,
         &[
             "--replicas",
             "2",
             "--container-label",
             "swarmpilot.scaling=target",
             "--label",
-            "swarmpilot.enable=true",
-            "--label",
             "swarmpilot.min_replicas=1",
             "--label",
             "swarmpilot.max_replicas=10",
-            "--label",
-            "prometheus.port=8080",
-            "--mount",
-            &format!("type=bind,source={www},target=/www,readonly"),
-            common::TEST_IMAGE,
-            "httpd",
-            "-f",
-            "-p",
-            "8080",
-            "-h",
-            "/www",
         ],
     );
     let name = bed.services[app].name.clone();

@@ -66,16 +66,7 @@ fn shipped_alerts() -> Vec<(String, BTreeMap<String, String>)> {
             let Some(name) = rule["alert"].as_str() else {
                 continue;
             };
-            let mut labels: BTreeMap<String, String> = rule["labels"]
-                .as_object()
-                .map(|m| {
-                    m.iter()
-                        .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_string()))
-                        .collect()
-                })
-                .unwrap_or_default();
-            labels.insert("alertname".into(), name.into());
-            alerts.push((name.to_string(), labels));
+            alerts.push((name.to_string(), common::band::labels_of(rule)));
         }
     }
     alerts

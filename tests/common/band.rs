@@ -27,13 +27,8 @@ pub fn alert_band(expr: &str) -> (f64, f64) {
     (lower[0], upper[0])
 }
 
-/// For an alerting rule (a Prometheus rule file's entry, as YAML read into JSON) that reaches a
-/// `scale_to_target` rule in `rules`: it reaches that one rule only, fires exactly outside the
-/// rule's band, and carries the annotation the rule reads (if it reads one) as the raw
-/// `{{ $value }}`. Returns the rule's name, or `None` when the alert reaches no `scale_to_target`
-/// rule.
-pub fn check_target_alert(alert_rule: &serde_json::Value, rules: &RuleSet) -> Option<String> {
-    let name = alert_rule["alert"].as_str().expect("an alerting rule");
+/// An alerting rule's labels (as YAML read into JSON), its `alertname` included.
+pub fn labels_of(alert_rule: &serde_json::Value) -> BTreeMap<String, String> {
     let mut labels: BTreeMap<String, String> = alert_rule["labels"]
         .as_object()
         .map(|m| {
@@ -42,7 +37,20 @@ pub fn check_target_alert(alert_rule: &serde_json::Value, rules: &RuleSet) -> Op
                 .collect()
         })
         .unwrap_or_default();
-    labels.insert("alertname".into(), name.into());
+    if let Some(name) = alert_rule["alert"].as_str() {
+        labels.insert("alertname".into(), name.into());
+    }
+    labels
+}
+
+/// For an alerting rule (a Prometheus rule file's entry, as YAML read into JSON) that reaches a
+/// `scale_to_target` rule in `rules`: it reaches that one rule only, fires exactly outside the
+/// rule's band, and carries the annotation the rule reads (if it reads one) as the raw
+/// `{{ $value }}`. Returns the rule's name, or `None` when the alert reaches no `scale_to_target`
+/// rule.
+pub fn check_target_alert(alert_rule: &serde_json::Value, rules: &RuleSet) -> Option<String> {
+    let name = alert_rule["alert"].as_str().expect("an alerting rule");
+    let mut labels = labels_of(alert_rule);
     labels
         .entry("service".into())
         .or_insert_with(|| "app_web".into());
