@@ -12,7 +12,7 @@ use crate::decision::Decision;
 use crate::model::{Planned, ServiceState, Template};
 use crate::parse::Alert;
 use crate::prometheus::{Instant, PrometheusError};
-use crate::rules::{Action, ActionKind, Finite, TargetTracking};
+use crate::rules::{Action, ActionKind, Finite};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -183,14 +183,10 @@ impl Gate {
         plan(ask.action, service, context)
     }
 
-    /// Target tracking: the alert's value for the rule's `value_from`, or why there is none;
-    /// `None` for a `query:` rule (its value is Prometheus' answer, [`Self::query_value`]).
-    pub fn read_value(
-        &self,
-        tracking: &TargetTracking,
-        alert: &Alert,
-    ) -> Option<Result<Finite, Refusal>> {
-        super::target::read_value(tracking, alert)
+    /// Target tracking (`value_from: annotation:<name>`): the alert's annotation `name` as the
+    /// value, or why it is none.
+    pub fn annotation_value(&self, name: &str, alert: &Alert) -> Result<Finite, Refusal> {
+        super::target::annotation_value(name, alert)
     }
 
     /// Target tracking: Prometheus' answer to a `query:` rule for `service` as the value, or why

@@ -10,7 +10,8 @@ use crate::gate::{is_valid_service_name, owner_of, DeliveryKey, Refusal};
 use crate::journal::{Entry, Intent, JournalError};
 use crate::model::{Change, Planned, ServiceMode, ServiceState};
 use crate::parse::Alert;
-use crate::rules::{Action, ActionKind, Finite, Reading, Rule, TargetTracking, ValueSource};
+use crate::prometheus::ServiceQuery;
+use crate::rules::{Action, ActionKind, Finite, Reading, Rule, ValueSource};
 use std::sync::Arc;
 use tokio::sync::oneshot;
 
@@ -231,9 +232,11 @@ impl Pipeline {
     async fn action_for(&self, rule: &Rule, alert: &Alert, name: &str) -> Result<Action, Refusal> {
         let mut action = rule.action.clone();
         if let Action::ScaleToTarget(tracking) = &mut action {
-            let value = match self.gate.read_value(tracking, alert) {
-                Some(value) => value?,
-                None => self.query_value(tracking, name).await?,
+            let value = match &tracking.value_from {
+                ValueSource::Annotation { name: annotation } => {
+                    self.gate.annotation_value(annotation, alert)?
+                }
+                ValueSource::Query { query } => self.query_value(query, name).await?,
             };
             tracking.reading = Some(Reading {
                 value,
@@ -246,16 +249,10 @@ impl Pipeline {
 
     /// A `query:` rule's value for `name`, asked of Prometheus now (within
     /// `[prometheus] query_timeout`).
-    async fn query_value(&self, tracking: &TargetTracking, name: &str) -> Result<Finite, Refusal> {
-        let ValueSource::Query { query } = &tracking.value_from else {
-            return Err(Refusal::new(
-                Decision::Refused,
-                format!("value_from {} is not a query", tracking.value_from),
-            ));
-        };
+    async fn query_value(&self, query: &ServiceQuery, name: &str) -> Result<Finite, Refusal> {
         let Some(prometheus) = &self.settings.prometheus else {
-            // The loader refuses such rules; a journaled one resumed after [prometheus] was
-            // removed ends here.
+            // The loader refuses query rules without a Prometheus; a refusal, not a panic, if
+            // a rule set ever gets here without one.
             return Err(Refusal::new(
                 Decision::Refused,
                 "the rule reads its value with query, and [prometheus] url is not set".to_string(),
